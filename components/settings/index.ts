@@ -1,0 +1,453 @@
+/**
+ * The one vocabulary for a model web service (DESIGN §3): the v1 `AksWebservice.deploy_configuration`
+ * fields in camelCase, their defaults and every validation rule of the v1 SDK
+ * (aml-v1-spec §1.1–§1.3). Pure: no Pulumi, no I/O. Shared by `AksWebservice` (Pulumi), the router
+ * (settings rendered into the cluster) and the local runtime (settings file).
+ */
+import { Problems } from "../common/validation";
+
+/** R27: at most 1000 models per deployment (per container). */
+export const MAX_MODELS_PER_SERVICE = 1000;
+
+/** v1 `NAMESPACE_REGEX` (S3): a DNS-1123 label. */
+export const NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Service names: v1 says 3–32 chars of lowercase letters, digits and dashes, starting with a letter.
+ * We also require the last character to be a letter or digit, because the name becomes part of
+ * Kubernetes object names (DNS-1123 labels cannot end with a dash).
+ */
+export const SERVICE_NAME_PATTERN = /^[a-z][a-z0-9-]{1,30}[a-z0-9]$/;
+
+/** What a user writes: every field optional except `name`. */
+export interface WebserviceSettingsInput {
+    /** Service name: 3–32 chars, lowercase letters, digits and dashes, starting with a letter. */
+    name: string;
+    /** CPU request per replica (cores). @default 0.1 */
+    cpuCores?: number;
+    /** Memory request per replica (GB). @default 0.5 */
+    memoryGb?: number;
+    /** GPUs per replica (whole number). @default 0 */
+    gpuCores?: number;
+    /** CPU limit per replica (cores); must be ≥ cpuCores. @default - no limit */
+    cpuCoresLimit?: number;
+    /** Memory limit per replica (GB); must be ≥ memoryGb. @default - no limit */
+    memoryGbLimit?: number;
+    /** Router autoscaling. @default true when numReplicas is not set, else false */
+    autoscaleEnabled?: boolean;
+    /** @default 1 (only with autoscaleEnabled: true) */
+    autoscaleMinReplicas?: number;
+    /** @default 10 (only with autoscaleEnabled: true) */
+    autoscaleMaxReplicas?: number;
+    /** How often the autoscaler decides, in seconds. @default 1 (only with autoscaleEnabled: true) */
+    autoscaleRefreshSeconds?: number;
+    /** Target utilization in percent (1–100). @default 70 (only with autoscaleEnabled: true) */
+    autoscaleTargetUtilization?: number;
+    /** Fixed replica count; required when autoscaleEnabled is false. @default - unset (autoscale) */
+    numReplicas?: number;
+    /** Key auth. @default true unless tokenAuthEnabled is true */
+    authEnabled?: boolean;
+    /** Token (JWT) auth; exclusive with key auth. @default false */
+    tokenAuthEnabled?: boolean;
+    /** Primary key. @default - generated */
+    primaryKey?: string;
+    /** Secondary key. @default - generated */
+    secondaryKey?: string;
+    /** Scoring timeout in ms (→ 504). @default 60000 */
+    scoringTimeoutMs?: number;
+    /** Concurrent requests per replica. @default 1 */
+    replicaMaxConcurrentRequests?: number;
+    /** Maximum time a request waits in the router queue, in ms (→ 503). @default 500 */
+    maxRequestWaitTime?: number;
+    /** Liveness probe period. @default 10 */
+    periodSeconds?: number;
+    /** Liveness probe initial delay. @default 310 */
+    initialDelaySeconds?: number;
+    /** Liveness probe timeout. @default 2 */
+    timeoutSeconds?: number;
+    /** Probe success threshold. @default 1 */
+    successThreshold?: number;
+    /** Probe failure threshold. @default 3 */
+    failureThreshold?: number;
+    /** Model data collection (R4). @default false */
+    collectModelData?: boolean;
+    /** Application Insights (R3). @default false */
+    enableAppInsights?: boolean;
+    /** Kubernetes namespace of the service. @default "default" */
+    namespace?: string;
+    /** Free text. @default - none */
+    description?: string;
+    /** Mutable tags. @default {} */
+    tags?: Record<string, string>;
+    /** Properties (immutable keys in v1). @default {} */
+    properties?: Record<string, string>;
+    /** Model paths, only counted and checked here (R27: at most 1000). @default [] */
+    models?: readonly string[];
+}
+
+/** The settings with every v1 default applied; what the router and the components consume. */
+export interface WebserviceSettings {
+    readonly name: string;
+    readonly cpuCores: number;
+    readonly memoryGb: number;
+    readonly gpuCores: number;
+    readonly cpuCoresLimit?: number;
+    readonly memoryGbLimit?: number;
+    readonly autoscaleEnabled: boolean;
+    readonly autoscaleMinReplicas: number;
+    readonly autoscaleMaxReplicas: number;
+    readonly autoscaleRefreshSeconds: number;
+    readonly autoscaleTargetUtilization: number;
+    /** Set only when autoscale is off. */
+    readonly numReplicas?: number;
+    readonly authEnabled: boolean;
+    readonly tokenAuthEnabled: boolean;
+    readonly primaryKey?: string;
+    readonly secondaryKey?: string;
+    readonly scoringTimeoutMs: number;
+    readonly replicaMaxConcurrentRequests: number;
+    readonly maxRequestWaitTime: number;
+    readonly periodSeconds: number;
+    readonly initialDelaySeconds: number;
+    readonly timeoutSeconds: number;
+    readonly successThreshold: number;
+    readonly failureThreshold: number;
+    readonly collectModelData: boolean;
+    readonly enableAppInsights: boolean;
+    readonly namespace: string;
+    readonly description?: string;
+    readonly tags: Readonly<Record<string, string>>;
+    readonly properties: Readonly<Record<string, string>>;
+    readonly models: readonly string[];
+}
+
+/**
+ * v1 defaults (aml-v1-spec §1.1). Where the sources conflict we follow the SDK source (S1) over the
+ * docs table (S6), because existing v1 configs were validated and applied by that code:
+ * - autoscaleEnabled: on when numReplicas is unset (S1), not "on only when numReplicas = 0" (S6);
+ * - gpuCores: 0 (S1), not 1 (S6) — a CPU model must not ask for a GPU by default;
+ * - timeoutSeconds: 2 (S1 docstring and S6), not the deserializer fallback of 1.
+ */
+export const WEBSERVICE_DEFAULTS = {
+    cpuCores: 0.1,
+    memoryGb: 0.5,
+    gpuCores: 0,
+    autoscaleMinReplicas: 1,
+    autoscaleMaxReplicas: 10,
+    autoscaleRefreshSeconds: 1,
+    autoscaleTargetUtilization: 70,
+    scoringTimeoutMs: 60000,
+    replicaMaxConcurrentRequests: 1,
+    maxRequestWaitTime: 500,
+    periodSeconds: 10,
+    initialDelaySeconds: 310,
+    timeoutSeconds: 2,
+    successThreshold: 1,
+    failureThreshold: 3,
+    collectModelData: false,
+    enableAppInsights: false,
+    namespace: "default",
+} as const;
+
+const POSITIVE_NUMBERS = ["cpuCores", "memoryGb", "cpuCoresLimit", "memoryGbLimit"] as const;
+const POSITIVE_INTEGERS = [
+    "periodSeconds",
+    "initialDelaySeconds",
+    "timeoutSeconds",
+    "successThreshold",
+    "failureThreshold",
+    "scoringTimeoutMs",
+    "replicaMaxConcurrentRequests",
+    "maxRequestWaitTime",
+    "numReplicas",
+] as const;
+const AUTOSCALE_KNOBS = [
+    "autoscaleMinReplicas",
+    "autoscaleMaxReplicas",
+    "autoscaleRefreshSeconds",
+    "autoscaleTargetUtilization",
+] as const;
+const BOOLEANS = [
+    "autoscaleEnabled",
+    "authEnabled",
+    "tokenAuthEnabled",
+    "collectModelData",
+    "enableAppInsights",
+] as const;
+const STRINGS = ["description"] as const;
+const KEYS = ["primaryKey", "secondaryKey"] as const;
+const MAPS = ["tags", "properties"] as const;
+
+/** Every field the vocabulary knows; anything else is rejected (a typo must not pass silently). */
+export const WEBSERVICE_SETTING_FIELDS: readonly string[] = [
+    "name",
+    ...POSITIVE_NUMBERS,
+    "gpuCores",
+    ...POSITIVE_INTEGERS,
+    ...AUTOSCALE_KNOBS,
+    ...BOOLEANS,
+    ...STRINGS,
+    ...KEYS,
+    ...MAPS,
+    "namespace",
+    "models",
+];
+
+/** Keys go into an `Authorization: Bearer` header: printable ASCII without spaces. */
+const KEY_PATTERN = /^[\x21-\x7e]{1,256}$/;
+
+function isNumber(v: unknown): v is number {
+    return typeof v === "number" && Number.isFinite(v);
+}
+
+/**
+ * Validates v1 web-service settings and returns them with the v1 defaults applied.
+ * Throws one {@link ValidationError} listing every broken rule (field, value, rule).
+ */
+export function validateWebserviceSettings(settings: WebserviceSettingsInput): WebserviceSettings {
+    const p = new Problems();
+    if (settings === null || typeof settings !== "object" || Array.isArray(settings)) {
+        p.add("settings", settings, "must be an object of web service settings");
+        p.throwIfAny("web service settings");
+    }
+    const s = settings as unknown as Record<string, unknown>;
+
+    for (const key of Object.keys(s)) {
+        if (!WEBSERVICE_SETTING_FIELDS.includes(key) && s[key] !== undefined) {
+            p.add(
+                key,
+                s[key],
+                `is not a web service setting; allowed: ${WEBSERVICE_SETTING_FIELDS.join(", ")}`,
+            );
+        }
+    }
+
+    if (typeof s.name !== "string" || !SERVICE_NAME_PATTERN.test(s.name)) {
+        p.add(
+            "name",
+            s.name,
+            "must be 3-32 characters of lowercase letters, digits and dashes, start with a letter and end with a letter or digit",
+        );
+    }
+
+    // Rules 1–2: requests > 0, limits ≥ requests (S1 validate_configuration).
+    for (const f of POSITIVE_NUMBERS) {
+        const v = s[f];
+        if (v !== undefined && (!isNumber(v) || v <= 0)) p.add(f, v, "must be a number > 0");
+    }
+    const cpuCores = isNumber(s.cpuCores) ? s.cpuCores : WEBSERVICE_DEFAULTS.cpuCores;
+    const memoryGb = isNumber(s.memoryGb) ? s.memoryGb : WEBSERVICE_DEFAULTS.memoryGb;
+    if (isNumber(s.cpuCoresLimit) && s.cpuCoresLimit > 0 && s.cpuCoresLimit < cpuCores) {
+        p.add("cpuCoresLimit", s.cpuCoresLimit, `must be >= cpuCores (${cpuCores})`);
+    }
+    if (isNumber(s.memoryGbLimit) && s.memoryGbLimit > 0 && s.memoryGbLimit < memoryGb) {
+        p.add("memoryGbLimit", s.memoryGbLimit, `must be >= memoryGb (${memoryGb})`);
+    }
+
+    // Rule 3: whole GPUs ≥ 0 (pods cannot share GPUs).
+    if (s.gpuCores !== undefined && (!Number.isInteger(s.gpuCores) || (s.gpuCores as number) < 0)) {
+        p.add("gpuCores", s.gpuCores, "must be a whole number >= 0");
+    }
+
+    // Rules 4 and 6: probe, queue and timeout knobs are positive integers.
+    for (const f of POSITIVE_INTEGERS) {
+        const v = s[f];
+        if (v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) {
+            p.add(f, v, "must be a whole number > 0");
+        }
+    }
+
+    // Rule 5: namespace is a DNS-1123 label.
+    if (
+        s.namespace !== undefined &&
+        (typeof s.namespace !== "string" || !NAMESPACE_PATTERN.test(s.namespace))
+    ) {
+        p.add(
+            "namespace",
+            s.namespace,
+            "must be at most 63 lowercase letters, digits or dashes, starting and ending with a letter or digit",
+        );
+    }
+
+    for (const f of BOOLEANS) {
+        if (s[f] !== undefined && typeof s[f] !== "boolean")
+            p.add(f, s[f], "must be true or false");
+    }
+    for (const f of STRINGS) {
+        if (s[f] !== undefined && typeof s[f] !== "string") p.add(f, s[f], "must be a string");
+    }
+    for (const f of KEYS) {
+        const v = s[f];
+        if (v !== undefined && (typeof v !== "string" || !KEY_PATTERN.test(v))) {
+            // Never echo a key, even a malformed one.
+            p.add(f, "(redacted)", "must be 1-256 printable ASCII characters without spaces");
+        }
+    }
+    for (const f of MAPS) {
+        const v = s[f];
+        if (v === undefined) continue;
+        if (v === null || typeof v !== "object" || Array.isArray(v)) {
+            p.add(f, v, "must be a map of string keys to string values");
+        } else {
+            for (const [k, val] of Object.entries(v)) {
+                if (typeof val !== "string") p.add(`${f}.${k}`, val, "must be a string");
+            }
+        }
+    }
+
+    // Rules 7–8: autoscale knobs need autoscaleEnabled: true explicitly, and exclude numReplicas.
+    if (s.autoscaleEnabled === true) {
+        if (s.numReplicas !== undefined) {
+            p.add("numReplicas", s.numReplicas, "cannot be set when autoscaleEnabled is true");
+        }
+        for (const f of AUTOSCALE_KNOBS) {
+            const v = s[f];
+            if (v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) {
+                p.add(f, v, "must be a whole number > 0");
+            }
+        }
+        const t = s.autoscaleTargetUtilization;
+        if (Number.isInteger(t) && (t as number) > 100) {
+            p.add("autoscaleTargetUtilization", t, "is a percentage and must be <= 100");
+        }
+        const min = s.autoscaleMinReplicas ?? WEBSERVICE_DEFAULTS.autoscaleMinReplicas;
+        const max = s.autoscaleMaxReplicas ?? WEBSERVICE_DEFAULTS.autoscaleMaxReplicas;
+        if (Number.isInteger(min) && Number.isInteger(max) && (min as number) > (max as number)) {
+            p.add("autoscaleMinReplicas", min, `must be <= autoscaleMaxReplicas (${String(max)})`);
+        }
+    } else {
+        if (s.autoscaleEnabled === false && s.numReplicas === undefined) {
+            p.add("numReplicas", undefined, "is required when autoscaleEnabled is false");
+        }
+        for (const f of AUTOSCALE_KNOBS) {
+            if (s[f] !== undefined) p.add(f, s[f], "requires autoscaleEnabled: true");
+        }
+    }
+
+    // Rule 9: key auth and token auth are exclusive (R35).
+    if (s.authEnabled === true && s.tokenAuthEnabled === true) {
+        p.add(
+            "tokenAuthEnabled",
+            true,
+            "cannot be true while authEnabled is true (key and token auth are exclusive)",
+        );
+    }
+
+    // R27: at most 1000 models.
+    if (s.models !== undefined) {
+        if (!Array.isArray(s.models)) {
+            p.add("models", s.models, "must be a list of model paths");
+        } else {
+            if (s.models.length > MAX_MODELS_PER_SERVICE) {
+                p.add(
+                    "models",
+                    `${s.models.length} models`,
+                    `must be at most ${MAX_MODELS_PER_SERVICE} per service (R27)`,
+                );
+            }
+            s.models.forEach((m, i) => {
+                if (typeof m !== "string" || m.length === 0)
+                    p.add(`models[${i}]`, m, "must be a non-empty path");
+            });
+        }
+    }
+
+    p.throwIfAny("web service settings");
+
+    const autoscaleEnabled =
+        (s.autoscaleEnabled as boolean | undefined) ?? (s.numReplicas === undefined ? true : false);
+    const tokenAuthEnabled = (s.tokenAuthEnabled as boolean | undefined) ?? false;
+    const d = WEBSERVICE_DEFAULTS;
+    const pick = <T>(key: keyof WebserviceSettingsInput, fallback: T): T =>
+        (s[key] as T | undefined) ?? fallback;
+    return {
+        name: s.name as string,
+        cpuCores,
+        memoryGb,
+        gpuCores: pick("gpuCores", d.gpuCores),
+        cpuCoresLimit: s.cpuCoresLimit as number | undefined,
+        memoryGbLimit: s.memoryGbLimit as number | undefined,
+        autoscaleEnabled,
+        autoscaleMinReplicas: pick("autoscaleMinReplicas", d.autoscaleMinReplicas),
+        autoscaleMaxReplicas: pick("autoscaleMaxReplicas", d.autoscaleMaxReplicas),
+        autoscaleRefreshSeconds: pick("autoscaleRefreshSeconds", d.autoscaleRefreshSeconds),
+        autoscaleTargetUtilization: pick(
+            "autoscaleTargetUtilization",
+            d.autoscaleTargetUtilization,
+        ),
+        numReplicas: autoscaleEnabled ? undefined : (s.numReplicas as number),
+        // R35: key auth is on by default, unless token auth was chosen instead.
+        authEnabled: pick("authEnabled", !tokenAuthEnabled),
+        tokenAuthEnabled,
+        primaryKey: s.primaryKey as string | undefined,
+        secondaryKey: s.secondaryKey as string | undefined,
+        scoringTimeoutMs: pick("scoringTimeoutMs", d.scoringTimeoutMs),
+        replicaMaxConcurrentRequests: pick(
+            "replicaMaxConcurrentRequests",
+            d.replicaMaxConcurrentRequests,
+        ),
+        maxRequestWaitTime: pick("maxRequestWaitTime", d.maxRequestWaitTime),
+        periodSeconds: pick("periodSeconds", d.periodSeconds),
+        initialDelaySeconds: pick("initialDelaySeconds", d.initialDelaySeconds),
+        timeoutSeconds: pick("timeoutSeconds", d.timeoutSeconds),
+        successThreshold: pick("successThreshold", d.successThreshold),
+        failureThreshold: pick("failureThreshold", d.failureThreshold),
+        collectModelData: pick("collectModelData", d.collectModelData),
+        enableAppInsights: pick("enableAppInsights", d.enableAppInsights),
+        namespace: pick("namespace", d.namespace),
+        description: s.description as string | undefined,
+        tags: { ...((s.tags as Record<string, string> | undefined) ?? {}) },
+        properties: { ...((s.properties as Record<string, string> | undefined) ?? {}) },
+        models: [...((s.models as string[] | undefined) ?? [])],
+    };
+}
+
+/** How a service authenticates callers, derived from the settings (R35–R37). */
+export function authMode(
+    settings: Pick<WebserviceSettings, "authEnabled" | "tokenAuthEnabled">,
+): "key" | "token" | "none" {
+    if (settings.tokenAuthEnabled) return "token";
+    return settings.authEnabled ? "key" : "none";
+}
+
+/** Inputs of the R34 sizing formula. */
+export interface RequiredReplicasInput {
+    /** Requests per second the service must sustain. */
+    targetRps: number;
+    /** Seconds one request takes on a replica. */
+    requestSeconds: number;
+    /** Target utilization as a fraction in (0, 1], e.g. 0.7 for 70%. */
+    targetUtilization: number;
+    /** Concurrent requests one replica handles (replicaMaxConcurrentRequests). */
+    maxConcurrentPerReplica: number;
+}
+
+/**
+ * R34: `concurrentRequests = targetRps * requestSeconds / targetUtilization`;
+ * `replicas = ceil(concurrentRequests / maxConcurrentPerReplica)`.
+ * Example: 20 rps, 10 s, 0.7, 1 → 286.
+ */
+export function requiredReplicas(input: RequiredReplicasInput): number {
+    const p = new Problems();
+    const i = (input ?? {}) as unknown as Record<string, unknown>;
+    if (!isNumber(i.targetRps) || i.targetRps <= 0)
+        p.add("targetRps", i.targetRps, "must be a number > 0");
+    if (!isNumber(i.requestSeconds) || i.requestSeconds <= 0) {
+        p.add("requestSeconds", i.requestSeconds, "must be a number > 0");
+    }
+    if (!isNumber(i.targetUtilization) || i.targetUtilization <= 0 || i.targetUtilization > 1) {
+        p.add(
+            "targetUtilization",
+            i.targetUtilization,
+            "must be a fraction in (0, 1], e.g. 0.7 for 70%",
+        );
+    }
+    if (!Number.isInteger(i.maxConcurrentPerReplica) || (i.maxConcurrentPerReplica as number) < 1) {
+        p.add("maxConcurrentPerReplica", i.maxConcurrentPerReplica, "must be a whole number >= 1");
+    }
+    p.throwIfAny("requiredReplicas input");
+    const concurrent = (input.targetRps * input.requestSeconds) / input.targetUtilization;
+    // Round away float noise first (7 * 1 / 0.7 is 10.000000000000002, which must give 10).
+    const replicas = Math.round((concurrent / input.maxConcurrentPerReplica) * 1e9) / 1e9;
+    return Math.ceil(replicas);
+}

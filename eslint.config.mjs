@@ -1,0 +1,28 @@
+// Lint: typescript-eslint (type-aware) plus Pulumi's rules against Outputs in template literals.
+import tseslint from "typescript-eslint";
+import pulumi from "@pulumi/eslint-plugin";
+
+export default tseslint.config(
+    { ignores: ["dist/**", "node_modules/**", "**/*.mjs", "**/*.js", ".ci/**"] },
+    ...tseslint.configs.recommended,
+    {
+        languageOptions: {
+            parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+        },
+        plugins: { "@pulumi": pulumi },
+        rules: {
+            "@pulumi/no-output-in-template-literal": "error",
+            "@pulumi/no-output-instance-in-template-literal": "error",
+            "@typescript-eslint/no-floating-promises": "error",
+            "@typescript-eslint/no-unused-vars": [
+                "error",
+                { argsIgnorePattern: "^_", varsIgnorePattern: "^_" },
+            ],
+        },
+    },
+    {
+        // node:test's describe()/test() return promises the runner itself awaits.
+        files: ["test/**/*.ts"],
+        rules: { "@typescript-eslint/no-floating-promises": "off" },
+    },
+);
