@@ -1,0 +1,505 @@
+/**
+ * Router proxy benchmark (run by hand; prints numbers, asserts nothing):
+ *
+ *   npx tsx bench/router-proxy.ts [--duration 10] [--repeat 3] [--skip-body] [--only-rates]
+ *
+ * Needs Debian `wrk` and `nginx-light` (and `taskset`, util-linux). On loopback:
+ * - a no-op replica (an nginx `return 200`, the cheapest server at hand, so the proxies are what
+ *   is measured; a Node replica that discards bodies for the 100 MB test);
+ * - targets: the replica directly, the router (this repo), nginx as a plain reverse proxy
+ *   (`proxy_http_version 1.1`, upstream keepalive, 1 worker), and two 20-line Node proxies
+ *   (node:http keep-alive agent vs undici Pool) that isolate the transport choice;
+ * - fixed loads of 500 and 2,000 rps with 16 connections: wrk with a Lua `delay()` per request,
+ *   uniform in [0, 2 × 16/rate] so arrivals are spread like independent clients (wrk2 is not in
+ *   Debian; a constant delay makes all 16 connections fire together, and those bursts, not the
+ *   proxy, then dominate every percentile). Far below capacity this closed loop behaves like an
+ *   open loop; the achieved rate is printed;
+ * - max throughput: wrk, 16 connections, no delay; each proxy pinned alone on CPU 1 (one process
+ *   per proxy), wrk and the replica on CPU 0;
+ * - RSS growth of the router process while it proxies a 100 MiB body (peak RSS, VmHWM, reset
+ *   before the upload).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Pool } from "undici";
+
+const args = process.argv.slice(2);
+const mode = args[0] && !args[0].startsWith("--") ? args[0] : "main";
+
+// ---- children ------------------------------------------------------------------------------
+
+async function childRouter(
+    port: number,
+    fastReplica: string,
+    bodyReplica: string,
+    log: boolean,
+): Promise<void> {
+    const { Router } = await import("../router/router");
+    const { RouterServer } = await import("../router/server");
+    const { Authenticator } = await import("../router/auth");
+    const { validateWebserviceSettings, authMode } = await import("../components/settings");
+    const pino = (await import("pino")).default;
+    const logger = pino({ level: "info" }, pino.destination({ dest: "/dev/null", sync: true }));
+    const router = new Router({
+        logger,
+        authenticator: new Authenticator(),
+        accessLog: log,
+        defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== "0",
+    });
+    const add = (name: string, url: string, extra: Record<string, unknown>): void => {
+        // Concurrency well above the 16 connections: the proxy overhead is measured, not queueing.
+        const settings = validateWebserviceSettings({
+            name,
+            replicaMaxConcurrentRequests: 64,
+            maxRequestWaitTime: 5000,
+            ...extra,
+        });
+        router.onService({
+            name,
+            settings,
+            auth: {
+                mode: authMode(settings),
+                primaryKey: settings.primaryKey,
+                secondaryKey: settings.secondaryKey,
+            },
+        });
+        router.onReplicas(name, [{ id: `${name}-0`, url }]);
+    };
+    add("bench", fastReplica, { authEnabled: false });
+    add("bench-key", fastReplica, { authEnabled: true, primaryKey: "bench-key-0123456789abcdef" });
+    add("big", bodyReplica, { authEnabled: false, scoringTimeoutMs: 600_000 });
+    const server = new RouterServer({ router, host: "127.0.0.1", httpPort: port });
+    await server.start();
+    process.send?.("ready");
+}
+
+async function childReplica(port: number): Promise<void> {
+    const server = http.createServer((req, res) => {
+        let bytes = 0;
+        req.on("data", (c: Buffer) => (bytes += c.length));
+        req.on("end", () => {
+            const body = JSON.stringify({ bytes });
+            res.writeHead(200, {
+                "content-type": "application/json",
+                "content-length": Buffer.byteLength(body),
+            });
+            res.end(body);
+        });
+    });
+    server.keepAliveTimeout = 60_000;
+    server.listen(port, "127.0.0.1", () => process.send?.("ready"));
+}
+
+const HOP = new Set([
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "host",
+    "te",
+    "upgrade",
+    "proxy-connection",
+]);
+function strip(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+    const out: http.OutgoingHttpHeaders = {};
+    for (const k in headers) if (!HOP.has(k)) out[k] = headers[k];
+    return out;
+}
+
+function childMiniHttp(port: number, target: string): void {
+    const u = new URL(target);
+    const agent = new http.Agent({ keepAlive: true, scheduling: "lifo" });
+    http.createServer((req, res) => {
+        const up = http.request(
+            {
+                agent,
+                hostname: u.hostname,
+                port: u.port,
+                method: req.method,
+                path: "/score",
+                headers: strip(req.headers),
+            },
+            (ur) => {
+                res.writeHead(ur.statusCode ?? 502, strip(ur.headers));
+                ur.pipe(res);
+            },
+        );
+        up.on("error", () => res.destroy());
+        req.pipe(up);
+    }).listen(port, "127.0.0.1", () => process.send?.("ready"));
+}
+
+function childMiniUndici(port: number, target: string): void {
+    const pool = new Pool(target, { connections: 64, pipelining: 1 });
+    http.createServer((req, res) => {
+        const hasBody =
+            req.headers["content-length"] !== undefined && req.headers["content-length"] !== "0";
+        pool.request({
+            method: req.method as "POST",
+            path: "/score",
+            headers: strip(req.headers) as Record<string, string>,
+            body: hasBody ? req : undefined,
+        }).then(
+            (ur) => {
+                res.writeHead(ur.statusCode, strip(ur.headers as http.IncomingHttpHeaders));
+                ur.body.pipe(res);
+            },
+            () => res.destroy(),
+        );
+    }).listen(port, "127.0.0.1", () => process.send?.("ready"));
+}
+
+// ---- orchestration -------------------------------------------------------------------------
+
+const children: ChildProcess[] = [];
+let tmp = "";
+
+function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+        const s = http.createServer();
+        s.listen(0, "127.0.0.1", () => {
+            const p = (s.address() as AddressInfo).port;
+            s.close(() => resolve(p));
+        });
+    });
+}
+
+function pinned(cpu: number, cmd: string, cmdArgs: string[]): [string, string[]] {
+    return process.platform === "linux"
+        ? ["taskset", ["-c", String(cpu), cmd, ...cmdArgs]]
+        : [cmd, cmdArgs];
+}
+
+function startNodeChild(cpu: number, childArgs: string[]): Promise<ChildProcess> {
+    const [cmd, a] = pinned(cpu, process.execPath, ["--import", "tsx", __filename, ...childArgs]);
+    const child = spawn(cmd, a, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    children.push(child);
+    return new Promise((resolve, reject) => {
+        child.once("message", () => resolve(child));
+        child.once("exit", (code) => reject(new Error(`${childArgs[0]} exited ${code}`)));
+    });
+}
+
+function startNginx(cpu: number, name: string, server: string): ChildProcess {
+    const conf = join(tmp, `${name}.conf`);
+    writeFileSync(
+        conf,
+        `worker_processes 1;
+daemon off;
+master_process off;
+pid ${join(tmp, `${name}.pid`)};
+error_log ${join(tmp, `${name}.err`)} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}/${name}-body;
+  proxy_temp_path ${tmp}/${name}-proxy;
+  fastcgi_temp_path ${tmp}/${name}-fcgi;
+  uwsgi_temp_path ${tmp}/${name}-uwsgi;
+  scgi_temp_path ${tmp}/${name}-scgi;
+  keepalive_requests 1000000;
+  ${server}
+}
+`,
+    );
+    const [cmd, a] = pinned(cpu, "nginx", ["-c", conf, "-p", tmp]);
+    const child = spawn(cmd, a, { stdio: ["ignore", "inherit", "inherit"] });
+    children.push(child);
+    return child;
+}
+
+async function waitHttp(url: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+        const ok = await new Promise<boolean>((resolve) => {
+            const req = http.request(url, { method: "POST", agent: false }, (res) => {
+                res.resume();
+                res.on("end", () => resolve((res.statusCode ?? 0) < 500));
+            });
+            req.on("error", () => resolve(false));
+            req.end("{}");
+        });
+        if (ok) return;
+        if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+        await new Promise((r) => setTimeout(r, 100));
+    }
+}
+
+interface WrkResult {
+    rps: number;
+    p50: number;
+    p99: number;
+    errors: number;
+}
+
+function toMs(v: string): number {
+    const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
+    if (!m) return NaN;
+    const n = Number(m[1]);
+    return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
+}
+
+function wrk(
+    url: string,
+    seconds: number,
+    delayMs?: number,
+    headers: Record<string, string> = {},
+): WrkResult {
+    const script = join(tmp, "bench.lua");
+    const hdr = Object.entries({ "Content-Type": "application/json", ...headers })
+        .map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)
+        .join("\n");
+    writeFileSync(
+        script,
+        `wrk.method = "POST"
+wrk.body = '{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}'
+${hdr}
+${delayMs !== undefined ? `function delay() return math.random(0, ${2 * delayMs}) end` : ""}
+`,
+    );
+    const [cmd, a] = pinned(0, "wrk", [
+        "-t1",
+        "-c16",
+        `-d${seconds}s`,
+        "--latency",
+        "-s",
+        script,
+        url,
+    ]);
+    const out = spawnSync(cmd, a, { encoding: "utf8" });
+    if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
+    const text = out.stdout;
+    const pct = (p: string): number => {
+        const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(text);
+        return m ? toMs(m[1]) : NaN;
+    };
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+    const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
+    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
+    const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+    return { rps, p50: pct("50"), p99: pct("99"), errors };
+}
+
+function rssOf(pid: number): { rss: number; hwm: number } {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (k: string): number =>
+        Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+    return { rss: kb("VmRSS") * 1024, hwm: kb("VmHWM") * 1024 };
+}
+
+async function postBig(
+    url: string,
+    bytes: number,
+): Promise<{ status: number; ms: number; body: string }> {
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    const t0 = performance.now();
+    return new Promise((resolve, reject) => {
+        const req = http.request(
+            url,
+            { method: "POST", agent: false, headers: { "content-length": String(bytes) } },
+            (res) => {
+                let body = "";
+                res.on("data", (d) => (body += d));
+                res.on("end", () =>
+                    resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body }),
+                );
+            },
+        );
+        req.on("error", reject);
+        let sent = 0;
+        const pump = (): void => {
+            while (sent < bytes) {
+                const n = Math.min(chunk.length, bytes - sent);
+                sent += n;
+                if (!req.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
+                    req.once("drain", pump);
+                    return;
+                }
+            }
+            req.end();
+        };
+        pump();
+    });
+}
+
+const fmt = (n: number, d = 3): string => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+
+async function main(): Promise<void> {
+    const durIdx = args.indexOf("--duration");
+    const seconds = durIdx >= 0 ? Number(args[durIdx + 1]) : 10;
+    const skipBody = args.includes("--skip-body");
+    const onlyRates = args.includes("--only-rates");
+    const repIdx = args.indexOf("--repeat");
+    const repeat = repIdx >= 0 ? Math.max(1, Number(args[repIdx + 1])) : 1;
+    for (const bin of ["wrk", "nginx", "taskset"]) {
+        if (spawnSync("sh", ["-c", `command -v ${bin}`]).status !== 0) {
+            throw new Error(
+                `${bin} not found: apt-get install -y --no-install-recommends wrk nginx-light util-linux`,
+            );
+        }
+    }
+    tmp = mkdtempSync(join(tmpdir(), "router-bench-"));
+    const [pReplica, pBodyReplica, pRouter, pRouterNoLog, pNginx, pMiniHttp, pMiniUndici] =
+        await Promise.all(Array.from({ length: 7 }, freePort));
+    startNginx(
+        0,
+        "replica",
+        `server { listen 127.0.0.1:${pReplica}; keepalive_timeout 75s; location / { client_max_body_size 0; return 200 '{"result":[0.5]}'; } }`,
+    );
+    startNginx(
+        1,
+        "proxy",
+        `upstream replica { server 127.0.0.1:${pReplica}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${pNginx};
+    client_max_body_size 100m;
+    location /api/v1/service/bench/score {
+      proxy_pass http://replica/score;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "";
+    }
+  }`,
+    );
+    const replicaUrl = `http://127.0.0.1:${pReplica}`;
+    await startNodeChild(0, ["child-replica", String(pBodyReplica)]);
+    const bodyReplicaUrl = `http://127.0.0.1:${pBodyReplica}`;
+    const router = await startNodeChild(1, [
+        "child-router",
+        String(pRouter),
+        replicaUrl,
+        bodyReplicaUrl,
+        "log",
+    ]);
+    const routerNoLog = await startNodeChild(1, [
+        "child-router",
+        String(pRouterNoLog),
+        replicaUrl,
+        bodyReplicaUrl,
+        "nolog",
+    ]);
+    await startNodeChild(1, ["child-mini-http", String(pMiniHttp), replicaUrl]);
+    await startNodeChild(1, ["child-mini-undici", String(pMiniUndici), replicaUrl]);
+
+    const path = "/api/v1/service/bench/score";
+    const targets: Record<string, string> = {
+        direct: `${replicaUrl}/score`,
+        router: `http://127.0.0.1:${pRouter}${path}`,
+        nginx: `http://127.0.0.1:${pNginx}${path}`,
+        "router (no access log)": `http://127.0.0.1:${pRouterNoLog}${path}`,
+        "mini node:http": `http://127.0.0.1:${pMiniHttp}${path}`,
+        "mini undici": `http://127.0.0.1:${pMiniUndici}${path}`,
+    };
+    for (const url of Object.values(targets)) await waitHttp(url);
+    if (!skipBody) {
+        const pid = router.pid as number;
+        const before = rssOf(pid);
+        writeFileSync(`/proc/${pid}/clear_refs`, "5"); // reset VmHWM to the current RSS
+        const size = 100 * 1024 * 1024;
+        const res = await postBig(`http://127.0.0.1:${pRouter}/api/v1/service/big/score`, size);
+        const after = rssOf(pid);
+        const received = (JSON.parse(res.body) as { bytes: number }).bytes;
+        console.log("\n100 MiB body through a fresh router process (before any other load)\n");
+        console.log("| status | replica got | time | router RSS before | peak during | growth |");
+        console.log("|---:|---:|---:|---:|---:|---:|");
+        const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+        console.log(
+            `| ${res.status} | ${mb(received)} | ${(res.ms / 1000).toFixed(2)} s | ${mb(before.rss)} | ${mb(after.hwm)} | ${mb(after.hwm - before.rss)} |`,
+        );
+    }
+    for (const url of Object.values(targets)) wrk(url, 2); // warm-up (JIT, connections)
+
+    console.log(
+        `\nFixed load, 16 connections, ${seconds} s per run, median of ${repeat} run(s) (latency in ms; added = target - direct)\n`,
+    );
+    console.log("| rate | target | achieved rps | p50 | p99 | added p50 | added p99 | errors |");
+    console.log("|---:|---|---:|---:|---:|---:|---:|---:|");
+    const names = (process.env.BENCH_RATE_TARGETS ?? "direct,router,nginx,mini undici").split(",");
+    const median = (xs: number[]): number =>
+        [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    for (const rate of [500, 2000]) {
+        const delay = Math.round((16 * 1000) / rate);
+        const runs = new Map<string, WrkResult[]>(names.map((n) => [n, []]));
+        for (let k = 0; k < repeat; k++) {
+            for (const name of names) runs.get(name)?.push(wrk(targets[name], seconds, delay));
+        }
+        const med = (name: string): WrkResult => {
+            const rs = runs.get(name) ?? [];
+            return {
+                rps: median(rs.map((r) => r.rps)),
+                p50: median(rs.map((r) => r.p50)),
+                p99: median(rs.map((r) => r.p99)),
+                errors: rs.reduce((a, r) => a + r.errors, 0),
+            };
+        };
+        const direct = med("direct");
+        for (const name of names) {
+            const r = med(name);
+            const added =
+                name === "direct" ? ["", ""] : [fmt(r.p50 - direct.p50), fmt(r.p99 - direct.p99)];
+            console.log(
+                `| ${rate} | ${name} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${added[0]} | ${added[1]} | ${r.errors} |`,
+            );
+        }
+    }
+
+    if (onlyRates) return;
+    console.log(`\nMax throughput, 16 connections, ${seconds} s each (proxy alone on CPU 1)\n`);
+    console.log("| target | rps | p50 ms | p99 ms | errors | vs nginx |");
+    console.log("|---|---:|---:|---:|---:|---:|");
+    const max: Record<string, WrkResult> = {};
+    for (const name of [
+        "direct",
+        "nginx",
+        "router",
+        "router (no access log)",
+        "mini node:http",
+        "mini undici",
+    ]) {
+        max[name] = wrk(targets[name], seconds);
+    }
+    max["router, key auth"] = wrk(
+        `http://127.0.0.1:${pRouter}/api/v1/service/bench-key/score`,
+        seconds,
+        undefined,
+        { Authorization: "Bearer bench-key-0123456789abcdef" },
+    );
+    for (const [name, r] of Object.entries(max)) {
+        const vs = name === "direct" ? "" : `${((100 * r.rps) / max.nginx.rps).toFixed(0)}%`;
+        console.log(
+            `| ${name} | ${r.rps.toFixed(0)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${r.errors} | ${vs} |`,
+        );
+    }
+
+    void routerNoLog;
+}
+
+function cleanup(): void {
+    for (const c of children) if (c.exitCode === null) c.kill("SIGTERM");
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+}
+
+if (mode === "main") {
+    main().then(
+        () => {
+            cleanup();
+            process.exit(0);
+        },
+        (err: Error) => {
+            console.error(err.message);
+            cleanup();
+            process.exit(1);
+        },
+    );
+} else if (mode === "child-router") {
+    void childRouter(Number(args[1]), args[2], args[3], args[4] === "log");
+} else if (mode === "child-replica") {
+    void childReplica(Number(args[1]));
+} else if (mode === "child-mini-http") {
+    childMiniHttp(Number(args[1]), args[2]);
+} else if (mode === "child-mini-undici") {
+    childMiniUndici(Number(args[1]), args[2]);
+}

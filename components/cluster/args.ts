@@ -1,0 +1,252 @@
+/**
+ * Arguments of {@link AksInferenceCluster} (kept apart from the component so the pure validator
+ * can import them without Pulumi resources). v1 `AksCompute` parameter names in camelCase
+ * (aml-v1-spec §2.1/§2.2); strings with documented values instead of unions (anchors §7.2).
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+export interface AksInferenceClusterArgs {
+    // ---- Mode: create (default), attach (`resourceId`) or kubeconfig (`kubeconfig`) ----------
+
+    /**
+     * Attach mode (R8): ARM id of an existing AKS cluster,
+     * `/subscriptions/<s>/resourceGroups/<rg>/providers/Microsoft.ContainerService/managedClusters/<name>`.
+     * The cluster is not modified; the router is installed into it.
+     * @default - unset: create a cluster (or use `kubeconfig`)
+     */
+    readonly resourceId?: pulumi.Input<string>;
+    /**
+     * Kubeconfig mode: a kubeconfig for any existing Kubernetes cluster (e.g. a local cluster for
+     * debugging). Treated as a secret. No AKS API is used: no workspace compute attach, no Azure
+     * load balancer annotations, no AcrPull grant, partial `requiredHosts`.
+     * @default - unset
+     */
+    readonly kubeconfig?: pulumi.Input<string>;
+
+    // ---- Cluster (create mode) ------------------------------------------------------------
+
+    /**
+     * Azure region (v1 `location`). Required when creating; in attach mode read from the
+     * cluster when unset; in kubeconfig mode only used for `requiredHosts`.
+     * @default - required when creating
+     */
+    readonly location?: pulumi.Input<string>;
+    /** Resource group of the new cluster. Create mode only. @default - required when creating */
+    readonly resourceGroupName?: pulumi.Input<string>;
+    /**
+     * Name of the new AKS cluster (1–63 letters, digits, `-`, `_`). Changing it forces a new cluster.
+     * @default - derived from the component name
+     */
+    readonly clusterName?: pulumi.Input<string>;
+    /**
+     * `DevTest`, `FastProd` or `DenseProd` (R10). FastProd/DenseProd need ≥ 3 nodes AND ≥ 12 vCPUs;
+     * DevTest ≥ 2 vCPUs. Sets the router's replicas and self-scaling.
+     * @default "FastProd"
+     */
+    readonly clusterPurpose?: pulumi.Input<string>;
+    /**
+     * Nodes in the system pool (v1 `agent_count`), a whole number > 0. Create mode; in kubeconfig
+     * mode a declaration used for sizing checks and the router's replica bound. Not allowed in
+     * attach mode (the node count is read from the cluster).
+     * @default 3
+     */
+    readonly agentCount?: pulumi.Input<number>;
+    /**
+     * Node VM size (v1 `vm_size`). GPU/FPGA support is detected from it (R9). Changing it forces a
+     * new node pool (AKS cannot resize VMs in place). In attach and kubeconfig modes it is a
+     * declaration of the existing nodes' SKU, used for sizing and GPU/FPGA detection only.
+     * @default "Standard_D3_v2"
+     */
+    readonly vmSize?: pulumi.Input<string>;
+    /**
+     * vCPUs per node, overriding the built-in SKU table (required for SKUs not in it when the
+     * sizing rule applies).
+     * @default - from the SKU table in components/cluster/sizing.ts
+     */
+    readonly vmCpuCount?: pulumi.Input<number>;
+    /**
+     * Kubernetes version (`1.31` or `1.31.2`). Create mode. Auto-upgrade (channel `stable`) keeps
+     * it current afterwards, so later changes of this arg are ignored.
+     * @default - the region's default AKS version
+     */
+    readonly kubernetesVersion?: pulumi.Input<string>;
+    /**
+     * AKS control-plane tier: `Free`, `Standard` (uptime SLA) or `Premium`. Create mode.
+     * @default "Standard" for FastProd/DenseProd, "Free" for DevTest
+     */
+    readonly skuTier?: pulumi.Input<string>;
+
+    // ---- Network (R11; create mode) -------------------------------------------------------
+
+    /**
+     * `kubenet` (network created with the cluster) or `azure` (Azure CNI: joins `vnetSubnetId`;
+     * then `serviceCidr` and `dnsServiceIp` are required too). Changing it forces a new cluster.
+     * @default "kubenet"
+     */
+    readonly networkPlugin?: pulumi.Input<string>;
+    /**
+     * ARM id of the subnet the nodes join (`.../virtualNetworks/<vnet>/subnets/<subnet>`). Required
+     * with `azure`; optional with `kubenet` (bring your own subnet). The cluster identity needs
+     * Network Contributor on the VNet (S9).
+     * @default - AKS creates a VNet
+     */
+    readonly vnetSubnetId?: pulumi.Input<string>;
+    /**
+     * Address prefix of `vnetSubnetId` (e.g. `10.240.0.0/16`), a declaration used only to check
+     * that the service, pod and docker bridge ranges do not overlap the subnet (S9).
+     * @default - overlap with the subnet is not checked
+     */
+    readonly vnetSubnetAddressPrefix?: pulumi.Input<string>;
+    /**
+     * Kubernetes service address range (CIDR, at most /12, not overlapping any subnet, pod range
+     * or docker bridge). Give with `dnsServiceIp`.
+     * @default - AKS default 10.0.0.0/16
+     */
+    readonly serviceCidr?: pulumi.Input<string>;
+    /**
+     * Cluster DNS service IP: inside `serviceCidr`, not its first (`.1`) address. Give with
+     * `serviceCidr`.
+     * @default - AKS default 10.0.0.10
+     */
+    readonly dnsServiceIp?: pulumi.Input<string>;
+    /**
+     * Docker bridge address (v1 `docker_bridge_cidr`, e.g. `172.17.0.1/16`). Deprecated by AKS and
+     * no longer sent; accepted so v1 settings keep working, and checked not to overlap the
+     * service, pod or subnet ranges.
+     * @default - unset
+     */
+    readonly dockerBridgeCidr?: pulumi.Input<string>;
+    /**
+     * Pod address range for `kubenet`.
+     * @default - AKS default 10.244.0.0/16
+     */
+    readonly podCidr?: pulumi.Input<string>;
+
+    // ---- Scoring endpoint (load balancer and TLS, R6) -------------------------------------
+
+    /**
+     * `PublicIp` or `InternalLoadBalancer` (the router Service gets the Azure internal-LB annotation).
+     * @default "PublicIp"
+     */
+    readonly loadBalancerType?: pulumi.Input<string>;
+    /**
+     * Subnet (name) of the internal load balancer; only with `InternalLoadBalancer`.
+     * @default - the nodes' subnet
+     */
+    readonly loadBalancerSubnet?: pulumi.Input<string>;
+    /**
+     * DNS label of the scoring endpoint: `<label>.<region>.cloudapp.azure.com` (no random suffix,
+     * unlike v1). Exclusive with the custom certificate; not with an internal load balancer. v1
+     * also obtained a Microsoft certificate for it; that service is gone, so this endpoint serves
+     * HTTP. Use `sslCname` + `sslCertPem` + `sslKeyPem` for HTTPS.
+     * @default - no DNS label
+     */
+    readonly leafDomainLabel?: pulumi.Input<string>;
+    /**
+     * v1 `overwrite_existing_domain`; only with `leafDomainLabel`. Kept for v1 compatibility: the
+     * Azure DNS label is (re)claimed on every update anyway.
+     * @default false
+     */
+    readonly overwriteExistingDomain?: pulumi.Input<boolean>;
+    /** Custom domain of the scoring endpoint (with `sslCertPem`, `sslKeyPem`). @default - none */
+    readonly sslCname?: pulumi.Input<string>;
+    /** PEM certificate (chain) for `sslCname`; the router terminates TLS (R6). @default - none */
+    readonly sslCertPem?: pulumi.Input<string>;
+    /** PEM private key for `sslCertPem`. Treated as a secret. @default - none */
+    readonly sslKeyPem?: pulumi.Input<string>;
+
+    // ---- Router (R18–R21) -------------------------------------------------------------------
+
+    /** Image reference of the amlaks router (e.g. `<acr>.azurecr.io/amlaks-router:0.1.0`). */
+    readonly routerImage: pulumi.Input<string>;
+    /** Namespace of the router. @default "azureml" */
+    readonly routerNamespace?: pulumi.Input<string>;
+    /**
+     * Namespaces the router watches for model services; empty = all. Listing them limits what the
+     * router's Secret read access is used for.
+     * @default [] (all namespaces)
+     */
+    readonly routerWatchNamespaces?: pulumi.Input<pulumi.Input<string>[]>;
+    /**
+     * Router Service type: `LoadBalancer`, `NodePort` or `ClusterIP` (local clusters without a
+     * load balancer; use port-forwarding).
+     * @default "LoadBalancer"
+     */
+    readonly routerServiceType?: pulumi.Input<string>;
+
+    // ---- Workspace, registry and storage ----------------------------------------------------
+
+    /**
+     * Workspace to attach the cluster to as an `AKS` compute (R8; create and attach modes).
+     * @default - not attached
+     */
+    readonly workspaceName?: pulumi.Input<string>;
+    /** Resource group of `workspaceName`. @default - required with workspaceName */
+    readonly workspaceResourceGroupName?: pulumi.Input<string>;
+    /**
+     * Compute name in the workspace (3–24 letters, digits and dashes; starts with a letter).
+     * @default - derived from the component name
+     */
+    readonly computeName?: pulumi.Input<string>;
+    /** Workspace container registry name, for `requiredHosts` (R23). @default - not listed */
+    readonly acrName?: pulumi.Input<string>;
+    /** Workspace registry login server (e.g. `myacr.azurecr.io`). @default - `<acrName>.azurecr.io` */
+    readonly acrLoginServer?: pulumi.Input<string>;
+    /**
+     * ARM id of the workspace registry: the cluster's kubelet identity gets `AcrPull` on it so
+     * nodes pull model images without credentials (R24 d). Create and attach modes.
+     * @default - no role assignment
+     */
+    readonly containerRegistryId?: pulumi.Input<string>;
+    /** Workspace storage account name, for `requiredHosts` (R23). @default - not listed */
+    readonly storageAccountName?: pulumi.Input<string>;
+
+    // ---- Security and monitoring (create mode) ----------------------------------------------
+
+    /**
+     * Log Analytics workspace for Container Insights (R22) and Defender for Containers (R39).
+     * @default - a new workspace `${name}-logs` when either feature is on
+     */
+    readonly logAnalyticsWorkspaceId?: pulumi.Input<string>;
+    /** Microsoft Defender for Containers (R39). @default true */
+    readonly defenderEnabled?: pulumi.Input<boolean>;
+    /** Container Insights (omsagent add-on, R22: container logs are not stored otherwise). @default true */
+    readonly containerInsightsEnabled?: pulumi.Input<boolean>;
+    /** Azure Policy add-on. @default true */
+    readonly azurePolicyEnabled?: pulumi.Input<boolean>;
+    /**
+     * Disable local (static certificate) accounts: only Microsoft Entra ID identities reach the
+     * API server, and the kubeconfig calls `kubelogin` (must be on PATH where `pulumi up` runs).
+     * With `false`, the admin kubeconfig (client certificate) is used and kubelogin is not needed.
+     * @default true
+     */
+    readonly disableLocalAccounts?: pulumi.Input<boolean>;
+    /**
+     * kubelogin login method for the generated kubeconfig: `azurecli`, `devicecode`, `spn`, `msi`,
+     * `workloadidentity` or `azd` (create/attach modes with Entra ID).
+     * @default "azurecli"
+     */
+    readonly kubeloginMode?: pulumi.Input<string>;
+    /** Entra ID group object ids with cluster-admin. @default [] */
+    readonly adminGroupObjectIds?: pulumi.Input<pulumi.Input<string>[]>;
+    /**
+     * Grant the identity running `pulumi up` "Azure Kubernetes Service RBAC Cluster Admin" on the
+     * new cluster, so the component can install the router under Azure RBAC.
+     * @default true
+     */
+    readonly grantDeployerClusterAdmin?: pulumi.Input<boolean>;
+
+    // ---- GPU ------------------------------------------------------------------------------
+
+    /**
+     * Install the NVIDIA device plugin DaemonSet (R7, R9).
+     * @default true when creating a cluster with a GPU SKU; false otherwise (existing clusters
+     * often have it already)
+     */
+    readonly installNvidiaDevicePlugin?: pulumi.Input<boolean>;
+    /** NVIDIA device plugin image. @default "nvcr.io/nvidia/k8s-device-plugin:v0.17.0" */
+    readonly nvidiaDevicePluginImage?: pulumi.Input<string>;
+
+    /** Tags on the Azure resources created. @default {} */
+    readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}

@@ -1,0 +1,71 @@
+/**
+ * NVIDIA device plugin for GPU clusters (R7, R9): without it, nodes do not advertise
+ * `nvidia.com/gpu` and GPU model pods stay Pending. Rendered as the AKS GPU guide does it
+ * (DaemonSet in kube-system). Pure render function; the cluster component creates it.
+ */
+import type * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
+
+/** Pinned plugin image (no drifting `latest`, anchors §1.7). Override with `nvidiaDevicePluginImage`. */
+export const DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
+
+export const NVIDIA_DEVICE_PLUGIN_NAME = "nvidia-device-plugin-daemonset";
+
+export function renderNvidiaDevicePlugin(
+    image: pulumi.Input<string> = DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE,
+): k8s.types.input.apps.v1.DaemonSet {
+    const labels = { name: "nvidia-device-plugin-ds" };
+    return {
+        apiVersion: "apps/v1",
+        kind: "DaemonSet",
+        metadata: {
+            name: NVIDIA_DEVICE_PLUGIN_NAME,
+            namespace: "kube-system",
+            labels: { ...labels, "app.kubernetes.io/managed-by": "pulumi" },
+        },
+        spec: {
+            selector: { matchLabels: labels },
+            updateStrategy: { type: "RollingUpdate" },
+            template: {
+                metadata: { labels },
+                spec: {
+                    priorityClassName: "system-node-critical",
+                    nodeSelector: { "kubernetes.io/os": "linux" },
+                    // GPU pools are often tainted; the plugin must still run there.
+                    tolerations: [
+                        { key: "nvidia.com/gpu", operator: "Exists", effect: "NoSchedule" },
+                        { key: "sku", operator: "Equal", value: "gpu", effect: "NoSchedule" },
+                        { key: "CriticalAddonsOnly", operator: "Exists" },
+                    ],
+                    containers: [
+                        {
+                            name: "nvidia-device-plugin-ctr",
+                            image,
+                            env: [{ name: "FAIL_ON_INIT_ERROR", value: "false" }],
+                            securityContext: {
+                                allowPrivilegeEscalation: false,
+                                capabilities: { drop: ["ALL"] },
+                            },
+                            resources: {
+                                requests: { cpu: "10m", memory: "32Mi" },
+                                limits: { memory: "128Mi" },
+                            },
+                            volumeMounts: [
+                                {
+                                    name: "device-plugin",
+                                    mountPath: "/var/lib/kubelet/device-plugins",
+                                },
+                            ],
+                        },
+                    ],
+                    volumes: [
+                        {
+                            name: "device-plugin",
+                            hostPath: { path: "/var/lib/kubelet/device-plugins" },
+                        },
+                    ],
+                },
+            },
+        },
+    };
+}

@@ -1,0 +1,544 @@
+/**
+ * The router (azureml-fe equivalent, R18–R21) inside the cluster: pure render functions that turn
+ * a {@link RouterRenderConfig} into plain Kubernetes objects, and {@link installRouter}, which
+ * creates them with @pulumi/kubernetes on the cluster's provider.
+ *
+ * Router container contract (the router implements it):
+ * - env `ROUTER_BACKEND=kubernetes`, `ROUTER_HTTP_PORT=8080`, `ROUTER_HTTPS_PORT=8443` (TLS only),
+ *   `ROUTER_TLS_CERT_FILE` / `ROUTER_TLS_KEY_FILE` under `/etc/amlaks/tls` (TLS only),
+ *   `ROUTER_NAMESPACE`, `ROUTER_POD_NAME` (downward API), `ROUTER_CLUSTER_PURPOSE`,
+ *   `ROUTER_WATCH_NAMESPACES` (comma list, empty = all namespaces);
+ * - liveness `GET /healthz`, readiness `GET /readyz`, metrics `GET /metrics`, all on 8080;
+ * - runs as uid/gid 65532 with a read-only root filesystem (writable `/tmp`);
+ * - on SIGTERM: fail `/readyz`, finish in-flight requests, exit within the grace period (R20:
+ *   resizing restarts must not affect inference requests).
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { ClusterPurpose } from "./sizing";
+import { copyRules, ROUTER_NAME, ROUTER_RBAC } from "./router-rbac";
+export { DEFAULT_ROUTER_NAMESPACE } from "./router-rbac";
+
+/** Where the router's TLS certificate and key are mounted. */
+export const ROUTER_TLS_DIR = "/etc/amlaks/tls";
+/** Router ports inside the pod. */
+export const ROUTER_HTTP_PORT = 8080;
+export const ROUTER_HTTPS_PORT = 8443;
+/** Name of the router's TLS Secret. */
+export const ROUTER_TLS_SECRET_NAME = `${ROUTER_NAME}-tls`;
+/** uid/gid the router runs as (a non-root id that exists in distroless images). */
+export const ROUTER_UID = 65532;
+
+/** Labels on every router pod; the web-service NetworkPolicy admits traffic from these. */
+export const ROUTER_POD_LABELS: Readonly<Record<string, string>> = Object.freeze({
+    "app.kubernetes.io/name": ROUTER_NAME,
+    "app.kubernetes.io/component": "router",
+});
+
+const COMMON_LABELS = {
+    ...ROUTER_POD_LABELS,
+    "app.kubernetes.io/part-of": "amlaks",
+    "app.kubernetes.io/managed-by": "pulumi",
+};
+
+/** Azure cloud-provider Service annotations (AKS). */
+export const AZURE_LB_INTERNAL = "service.beta.kubernetes.io/azure-load-balancer-internal";
+export const AZURE_LB_INTERNAL_SUBNET =
+    "service.beta.kubernetes.io/azure-load-balancer-internal-subnet";
+export const AZURE_DNS_LABEL = "service.beta.kubernetes.io/azure-dns-label-name";
+
+/** Router size and self-scaling for one purpose (R10, R18, R20). */
+export interface RouterProfile {
+    /** Replicas at creation. */
+    readonly replicas: number;
+    /** HPA bounds on the router Deployment; absent = no self-scaling (DevTest). */
+    readonly autoscale?: { readonly min: number; readonly max: number };
+    /** Spread replicas across nodes (and zones). */
+    readonly spread: boolean;
+    readonly requests: { readonly cpu: string; readonly memory: string };
+    readonly limits: { readonly cpu: string; readonly memory: string };
+}
+
+/** Upper bounds of router replicas, whatever the node count. */
+export const ROUTER_MAX_REPLICAS = { FastProd: 10, DenseProd: 20 } as const;
+
+/**
+ * Router profile by purpose and node count (unknown node count → the purpose's cap).
+ * - DevTest: one replica, no self-scaling (R10: the router's self-scaler is disabled on DevTest).
+ * - FastProd: 3 replicas on different nodes, CPU-based HPA on the ROUTER (not on models, R29)
+ *   from 3 up to one replica per node (max 10); limits as the AzureML extension's router
+ *   (2 vCPU / 1.2 GB, S12).
+ * - DenseProd: "many services per cluster": same placement as FastProd, larger replicas, and up
+ *   to two replicas per node (max 20), since routing state and connections grow with services.
+ */
+export function routerProfile(purpose: ClusterPurpose, nodeCount?: number): RouterProfile {
+    if (purpose === "DevTest") {
+        return {
+            replicas: 1,
+            spread: false,
+            requests: { cpu: "100m", memory: "128Mi" },
+            limits: { cpu: "1", memory: "512Mi" },
+        };
+    }
+    const dense = purpose === "DenseProd";
+    const cap = ROUTER_MAX_REPLICAS[purpose];
+    const perNode = dense ? 2 : 1;
+    const max =
+        nodeCount === undefined ? cap : Math.min(cap, Math.max(3, Math.floor(nodeCount) * perNode));
+    return {
+        replicas: 3,
+        autoscale: { min: 3, max },
+        spread: true,
+        requests: dense ? { cpu: "1", memory: "1Gi" } : { cpu: "500m", memory: "512Mi" },
+        limits: dense ? { cpu: "4", memory: "2Gi" } : { cpu: "2", memory: "1200Mi" },
+    };
+}
+
+/** Everything the router objects depend on. Plain values in tests; Inputs where noted. */
+export interface RouterRenderConfig {
+    readonly namespace: string;
+    readonly purpose: ClusterPurpose;
+    /** Router image reference. */
+    readonly image: pulumi.Input<string>;
+    /** TLS termination by the router (custom certificate). */
+    readonly tls: boolean;
+    /** Service type: `LoadBalancer` (default), `NodePort` or `ClusterIP`. */
+    readonly serviceType: string;
+    /** `PublicIp` or `InternalLoadBalancer`. */
+    readonly loadBalancerType: string;
+    readonly loadBalancerSubnet?: pulumi.Input<string>;
+    readonly leafDomainLabel?: pulumi.Input<string>;
+    /** Add Azure cloud-provider annotations (false for kubeconfig mode). */
+    readonly azureAnnotations: boolean;
+    /** Namespaces the router watches; empty = all. */
+    readonly watchNamespaces: pulumi.Input<readonly string[]>;
+    /** HPA upper bound (from {@link routerProfile}); ignored on DevTest. */
+    readonly maxReplicas?: pulumi.Input<number>;
+    /** Changes when the certificate changes, so pods roll to the new one. */
+    readonly tlsChecksum?: pulumi.Input<string>;
+}
+
+function meta(cfg: RouterRenderConfig, name = ROUTER_NAME) {
+    return { name, namespace: cfg.namespace, labels: { ...COMMON_LABELS } };
+}
+
+/** The router namespace, enforcing the `restricted` Pod Security Standard. */
+export function renderNamespace(cfg: RouterRenderConfig): k8s.types.input.core.v1.Namespace {
+    return {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: {
+            name: cfg.namespace,
+            labels: {
+                "app.kubernetes.io/part-of": "amlaks",
+                "app.kubernetes.io/managed-by": "pulumi",
+                "pod-security.kubernetes.io/enforce": "restricted",
+            },
+        },
+    };
+}
+
+export function renderServiceAccount(
+    cfg: RouterRenderConfig,
+): k8s.types.input.core.v1.ServiceAccount {
+    // The router talks to the API server (R21), so it needs its token.
+    return {
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: meta(cfg),
+        automountServiceAccountToken: true,
+    };
+}
+
+export function renderClusterRole(_cfg?: RouterRenderConfig): k8s.types.input.rbac.v1.ClusterRole {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRole",
+        metadata: { name: ROUTER_NAME, labels: { ...COMMON_LABELS } },
+        rules: copyRules(ROUTER_RBAC.clusterRules),
+    };
+}
+
+export function renderClusterRoleBinding(
+    cfg: RouterRenderConfig,
+): k8s.types.input.rbac.v1.ClusterRoleBinding {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "ClusterRoleBinding",
+        metadata: { name: ROUTER_NAME, labels: { ...COMMON_LABELS } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: ROUTER_NAME },
+        subjects: [{ kind: "ServiceAccount", name: ROUTER_NAME, namespace: cfg.namespace }],
+    };
+}
+
+export function renderRole(cfg: RouterRenderConfig): k8s.types.input.rbac.v1.Role {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: meta(cfg),
+        rules: copyRules(ROUTER_RBAC.namespaceRules),
+    };
+}
+
+export function renderRoleBinding(cfg: RouterRenderConfig): k8s.types.input.rbac.v1.RoleBinding {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: meta(cfg),
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: ROUTER_NAME },
+        subjects: [{ kind: "ServiceAccount", name: ROUTER_NAME, namespace: cfg.namespace }],
+    };
+}
+
+/** The TLS Secret; the caller passes the PEMs wrapped in `pulumi.secret`. */
+export function renderTlsSecret(
+    cfg: RouterRenderConfig,
+    certPem: pulumi.Input<string>,
+    keyPem: pulumi.Input<string>,
+): k8s.types.input.core.v1.Secret {
+    return {
+        apiVersion: "v1",
+        kind: "Secret",
+        metadata: meta(cfg, ROUTER_TLS_SECRET_NAME),
+        type: "kubernetes.io/tls",
+        stringData: { "tls.crt": certPem, "tls.key": keyPem },
+    };
+}
+
+function routerEnv(cfg: RouterRenderConfig): k8s.types.input.core.v1.EnvVar[] {
+    const env: k8s.types.input.core.v1.EnvVar[] = [
+        { name: "ROUTER_BACKEND", value: "kubernetes" },
+        { name: "ROUTER_HTTP_PORT", value: String(ROUTER_HTTP_PORT) },
+    ];
+    if (cfg.tls) {
+        env.push(
+            { name: "ROUTER_HTTPS_PORT", value: String(ROUTER_HTTPS_PORT) },
+            { name: "ROUTER_TLS_CERT_FILE", value: `${ROUTER_TLS_DIR}/tls.crt` },
+            { name: "ROUTER_TLS_KEY_FILE", value: `${ROUTER_TLS_DIR}/tls.key` },
+        );
+    }
+    env.push(
+        {
+            name: "ROUTER_NAMESPACE",
+            valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
+        },
+        { name: "ROUTER_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        { name: "ROUTER_CLUSTER_PURPOSE", value: cfg.purpose },
+        {
+            name: "ROUTER_WATCH_NAMESPACES",
+            value: joinNamespaces(cfg.watchNamespaces),
+        },
+    );
+    return env;
+}
+
+function isPromise(v: unknown): boolean {
+    return typeof (v as { then?: unknown } | undefined)?.then === "function";
+}
+
+/** Comma list of watched namespaces: plain when the input is plain (pure rendering). */
+function joinNamespaces(ns: pulumi.Input<readonly string[]>): pulumi.Input<string> {
+    if (pulumi.Output.isInstance(ns) || isPromise(ns)) {
+        return pulumi.output(ns).apply((list) => list.join(","));
+    }
+    return (ns as readonly string[]).join(",");
+}
+
+/** The router Deployment: hardened pod, probes, metrics annotations, purpose-sized resources. */
+export function renderDeployment(cfg: RouterRenderConfig): k8s.types.input.apps.v1.Deployment {
+    const profile = routerProfile(cfg.purpose);
+    const ports: k8s.types.input.core.v1.ContainerPort[] = [
+        { name: "http", containerPort: ROUTER_HTTP_PORT, protocol: "TCP" },
+    ];
+    if (cfg.tls) ports.push({ name: "https", containerPort: ROUTER_HTTPS_PORT, protocol: "TCP" });
+    const volumeMounts: k8s.types.input.core.v1.VolumeMount[] = [
+        { name: "tmp", mountPath: "/tmp" },
+    ];
+    const volumes: k8s.types.input.core.v1.Volume[] = [
+        { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+    ];
+    if (cfg.tls) {
+        volumeMounts.push({ name: "tls", mountPath: ROUTER_TLS_DIR, readOnly: true });
+        volumes.push({
+            name: "tls",
+            secret: { secretName: ROUTER_TLS_SECRET_NAME, defaultMode: 0o440 },
+        });
+    }
+    const annotations: Record<string, pulumi.Input<string>> = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": String(ROUTER_HTTP_PORT),
+        "prometheus.io/path": "/metrics",
+    };
+    if (cfg.tls && cfg.tlsChecksum !== undefined) {
+        annotations["amlaks.io/tls-checksum"] = cfg.tlsChecksum;
+    }
+    const selector = { ...ROUTER_POD_LABELS };
+    const spread: k8s.types.input.core.v1.TopologySpreadConstraint[] = profile.spread
+        ? [
+              // HA (R18): never two replicas on one node while another node has none.
+              {
+                  maxSkew: 1,
+                  topologyKey: "kubernetes.io/hostname",
+                  whenUnsatisfiable: "DoNotSchedule",
+                  labelSelector: { matchLabels: selector },
+              },
+              // Spread across zones when the cluster has them; never blocks scheduling.
+              {
+                  maxSkew: 1,
+                  topologyKey: "topology.kubernetes.io/zone",
+                  whenUnsatisfiable: "ScheduleAnyway",
+                  labelSelector: { matchLabels: selector },
+              },
+          ]
+        : [];
+    return {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: meta(cfg),
+        spec: {
+            replicas: profile.replicas,
+            selector: { matchLabels: selector },
+            // R20: a resize or image roll must not drop requests: add before removing.
+            strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+            template: {
+                metadata: { labels: { ...COMMON_LABELS }, annotations },
+                spec: {
+                    serviceAccountName: ROUTER_NAME,
+                    automountServiceAccountToken: true,
+                    // Time to fail readiness and drain in-flight requests (see contract).
+                    terminationGracePeriodSeconds: 60,
+                    nodeSelector: { "kubernetes.io/os": "linux" },
+                    securityContext: {
+                        runAsNonRoot: true,
+                        runAsUser: ROUTER_UID,
+                        runAsGroup: ROUTER_UID,
+                        fsGroup: ROUTER_UID,
+                        seccompProfile: { type: "RuntimeDefault" },
+                    },
+                    ...(spread.length > 0 ? { topologySpreadConstraints: spread } : {}),
+                    containers: [
+                        {
+                            name: "router",
+                            image: cfg.image,
+                            imagePullPolicy: "IfNotPresent",
+                            ports,
+                            env: routerEnv(cfg),
+                            resources: {
+                                requests: { ...profile.requests },
+                                limits: { ...profile.limits },
+                            },
+                            livenessProbe: {
+                                httpGet: { path: "/healthz", port: "http" },
+                                initialDelaySeconds: 5,
+                                periodSeconds: 10,
+                                timeoutSeconds: 2,
+                                failureThreshold: 3,
+                            },
+                            readinessProbe: {
+                                httpGet: { path: "/readyz", port: "http" },
+                                periodSeconds: 5,
+                                timeoutSeconds: 2,
+                                failureThreshold: 2,
+                            },
+                            securityContext: {
+                                runAsNonRoot: true,
+                                allowPrivilegeEscalation: false,
+                                readOnlyRootFilesystem: true,
+                                capabilities: { drop: ["ALL"] },
+                                seccompProfile: { type: "RuntimeDefault" },
+                            },
+                            volumeMounts,
+                        },
+                    ],
+                    volumes,
+                },
+            },
+        },
+    };
+}
+
+/**
+ * The router Service: 80 → 8080 (http) and, with TLS, 443 → 8443 (https). On AKS: internal
+ * load balancer (+ subnet) and the Azure DNS label for a leaf domain label.
+ */
+export function renderService(cfg: RouterRenderConfig): k8s.types.input.core.v1.Service {
+    const annotations: Record<string, pulumi.Input<string>> = {};
+    if (cfg.azureAnnotations && cfg.serviceType === "LoadBalancer") {
+        if (cfg.loadBalancerType === "InternalLoadBalancer") {
+            annotations[AZURE_LB_INTERNAL] = "true";
+            if (cfg.loadBalancerSubnet !== undefined) {
+                annotations[AZURE_LB_INTERNAL_SUBNET] = cfg.loadBalancerSubnet;
+            }
+        }
+        if (cfg.leafDomainLabel !== undefined) annotations[AZURE_DNS_LABEL] = cfg.leafDomainLabel;
+    }
+    const ports: k8s.types.input.core.v1.ServicePort[] = [
+        { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+    ];
+    if (cfg.tls) ports.push({ name: "https", port: 443, targetPort: "https", protocol: "TCP" });
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: {
+            ...meta(cfg),
+            ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+        },
+        spec: { type: cfg.serviceType, selector: { ...ROUTER_POD_LABELS }, ports },
+    };
+}
+
+/** At most one router pod down at a time during node drains and upgrades (R20). */
+export function renderPodDisruptionBudget(
+    cfg: RouterRenderConfig,
+): k8s.types.input.policy.v1.PodDisruptionBudget {
+    // maxUnavailable (not minAvailable) so a single DevTest replica never blocks node drains.
+    return {
+        apiVersion: "policy/v1",
+        kind: "PodDisruptionBudget",
+        metadata: meta(cfg),
+        spec: { maxUnavailable: 1, selector: { matchLabels: { ...ROUTER_POD_LABELS } } },
+    };
+}
+
+/**
+ * CPU-based HPA on the ROUTER Deployment (FastProd/DenseProd). R29 forbids an HPA on MODEL
+ * Deployments only; this one resizes the front end (R20). `undefined` on DevTest.
+ */
+export function renderHorizontalPodAutoscaler(
+    cfg: RouterRenderConfig,
+): k8s.types.input.autoscaling.v2.HorizontalPodAutoscaler | undefined {
+    const profile = routerProfile(cfg.purpose);
+    if (!profile.autoscale) return undefined;
+    return {
+        apiVersion: "autoscaling/v2",
+        kind: "HorizontalPodAutoscaler",
+        metadata: meta(cfg),
+        spec: {
+            scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: ROUTER_NAME },
+            minReplicas: profile.autoscale.min,
+            maxReplicas: cfg.maxReplicas ?? profile.autoscale.max,
+            metrics: [
+                {
+                    type: "Resource",
+                    resource: {
+                        name: "cpu",
+                        target: { type: "Utilization", averageUtilization: 70 },
+                    },
+                },
+            ],
+            // Out fast, in slowly (R20, like the model autoscaler's ~1 s up / ~1 min down, R33).
+            behavior: {
+                scaleUp: {
+                    stabilizationWindowSeconds: 0,
+                    policies: [{ type: "Pods", value: 2, periodSeconds: 30 }],
+                },
+                scaleDown: {
+                    stabilizationWindowSeconds: 300,
+                    policies: [{ type: "Pods", value: 1, periodSeconds: 120 }],
+                },
+            },
+        },
+    };
+}
+
+/** All router objects in apply order (the TLS Secret only with TLS, the HPA only off DevTest). */
+export function renderRouterObjects(
+    cfg: RouterRenderConfig,
+    tlsPem?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> },
+): { kind: string; object: object }[] {
+    const out: { kind: string; object: object }[] = [
+        { kind: "Namespace", object: renderNamespace(cfg) },
+        { kind: "ServiceAccount", object: renderServiceAccount(cfg) },
+        { kind: "ClusterRole", object: renderClusterRole(cfg) },
+        { kind: "ClusterRoleBinding", object: renderClusterRoleBinding(cfg) },
+        { kind: "Role", object: renderRole(cfg) },
+        { kind: "RoleBinding", object: renderRoleBinding(cfg) },
+    ];
+    if (cfg.tls && tlsPem) {
+        out.push({ kind: "Secret", object: renderTlsSecret(cfg, tlsPem.certPem, tlsPem.keyPem) });
+    }
+    out.push(
+        { kind: "Deployment", object: renderDeployment(cfg) },
+        { kind: "Service", object: renderService(cfg) },
+        { kind: "PodDisruptionBudget", object: renderPodDisruptionBudget(cfg) },
+    );
+    const hpa = renderHorizontalPodAutoscaler(cfg);
+    if (hpa) out.push({ kind: "HorizontalPodAutoscaler", object: hpa });
+    return out;
+}
+
+/** What {@link installRouter} created that the component exposes. */
+export interface InstalledRouter {
+    readonly namespace: k8s.core.v1.Namespace;
+    readonly deployment: k8s.apps.v1.Deployment;
+    readonly service: k8s.core.v1.Service;
+}
+
+/**
+ * Creates the router objects on `provider` as children of `parent`, named `${name}-router-*`.
+ * `tlsPem` values must already be `pulumi.secret`s.
+ */
+export function installRouter(
+    name: string,
+    cfg: RouterRenderConfig,
+    tlsPem: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> } | undefined,
+    opts: {
+        parent: pulumi.Resource;
+        provider: k8s.Provider;
+        dependsOn?: pulumi.Input<pulumi.Resource>[];
+    },
+): InstalledRouter {
+    const base: pulumi.CustomResourceOptions = {
+        parent: opts.parent,
+        provider: opts.provider,
+        dependsOn: opts.dependsOn,
+    };
+    const ns = new k8s.core.v1.Namespace(`${name}-router-ns`, renderNamespace(cfg), base);
+    const inNs: pulumi.CustomResourceOptions = { ...base, dependsOn: [ns] };
+    const sa = new k8s.core.v1.ServiceAccount(`${name}-router-sa`, renderServiceAccount(cfg), inNs);
+    const clusterRole = new k8s.rbac.v1.ClusterRole(
+        `${name}-router-clusterrole`,
+        renderClusterRole(cfg),
+        base,
+    );
+    const crb = new k8s.rbac.v1.ClusterRoleBinding(
+        `${name}-router-clusterrolebinding`,
+        renderClusterRoleBinding(cfg),
+        { ...base, dependsOn: [clusterRole, sa] },
+    );
+    const role = new k8s.rbac.v1.Role(`${name}-router-role`, renderRole(cfg), inNs);
+    const rb = new k8s.rbac.v1.RoleBinding(`${name}-router-rolebinding`, renderRoleBinding(cfg), {
+        ...base,
+        dependsOn: [role, sa],
+    });
+    const podDeps: pulumi.Resource[] = [sa, crb, rb];
+    if (cfg.tls && tlsPem) {
+        podDeps.push(
+            new k8s.core.v1.Secret(
+                `${name}-router-tls`,
+                renderTlsSecret(cfg, tlsPem.certPem, tlsPem.keyPem),
+                { ...inNs, additionalSecretOutputs: ["data", "stringData"] },
+            ),
+        );
+    }
+    const hpaObject = renderHorizontalPodAutoscaler(cfg);
+    const deployment = new k8s.apps.v1.Deployment(`${name}-router`, renderDeployment(cfg), {
+        ...base,
+        dependsOn: podDeps,
+        // The HPA owns spec.replicas once created; do not reset it on every `pulumi up`.
+        ignoreChanges: hpaObject ? ["spec.replicas"] : undefined,
+    });
+    const service = new k8s.core.v1.Service(`${name}-router-svc`, renderService(cfg), inNs);
+    new k8s.policy.v1.PodDisruptionBudget(
+        `${name}-router-pdb`,
+        renderPodDisruptionBudget(cfg),
+        inNs,
+    );
+    if (hpaObject) {
+        new k8s.autoscaling.v2.HorizontalPodAutoscaler(`${name}-router-hpa`, hpaObject, {
+            ...base,
+            dependsOn: [deployment],
+        });
+    }
+    return { namespace: ns, deployment, service };
+}

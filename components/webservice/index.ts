@@ -1,0 +1,392 @@
+/**
+ * AksWebservice (DESIGN §4; R26–R29, R35–R37): one model web service on an inference cluster,
+ * deployed as plain Kubernetes objects that the amlaks router discovers and scales.
+ */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { DEFAULT_PLATFORM } from "../image/hash";
+import { authMode } from "../settings";
+import { appLayerContextDirectory, buildAppLayer, planAppLayout } from "./app-layer";
+import { TOKEN_ISSUER, tokenAudience } from "./contract";
+import { createKeys, createSigningKey, instrumentationKeyFromConnectionString } from "./keys";
+import {
+    deploymentReplicaOptions,
+    renderAppInsightsSecret,
+    renderAuthSecret,
+    renderDeployment,
+    renderNetworkPolicy,
+    renderPodDisruptionBudget,
+    renderService,
+    type WebserviceRenderInput,
+} from "./render";
+import { validateAksWebserviceArgs } from "./validate";
+
+export * from "./contract";
+export { validateAksWebserviceArgs, MODEL_DELIVERIES } from "./validate";
+
+/** Type token of the component. */
+export const AKS_WEBSERVICE_TYPE = "amlaks:index:AksWebservice";
+
+/**
+ * What the component needs from an inference cluster: `AksInferenceCluster` fits, and so does a
+ * test double.
+ */
+export interface InferenceClusterLike {
+    /** Provider of the cluster; every Kubernetes object of the service is created with it. */
+    readonly kubeProvider: k8s.Provider;
+    /** `http(s)://host` of the router; "" when it has no external address yet. */
+    readonly scoringBaseUrl: pulumi.Output<string>;
+    /** Whether the nodes have NVIDIA GPUs (R9). */
+    readonly gpuEnabled: pulumi.Output<boolean>;
+    /** Namespace of the router pods (they alone may reach model pods). */
+    readonly routerNamespace: pulumi.Output<string>;
+}
+
+/** What the component needs from a `ModelImage`: the environment image pinned by digest. */
+export interface ModelImageLike {
+    readonly imageRef: pulumi.Output<string>;
+}
+
+/**
+ * Arguments of {@link AksWebservice}. The web-service settings are the v1 `deploy_configuration`
+ * fields in camelCase (DESIGN §3), flat, with the v1 defaults. They are PLAIN values (not
+ * Outputs): they are validated before anything is created and decide the shape of the children
+ * (GPU resources, who owns the replica count). Only `primaryKey`/`secondaryKey` may be Outputs
+ * (secrets from config).
+ */
+export interface AksWebserviceArgs {
+    // ---- Where and what -------------------------------------------------------------------------
+
+    /** The inference cluster (an `AksInferenceCluster`). */
+    readonly cluster: InferenceClusterLike;
+    /**
+     * The environment image as a `ModelImage`. Exactly one of `image` and `imageRef` is required.
+     * @default - unset (use imageRef)
+     */
+    readonly image?: ModelImageLike;
+    /**
+     * The environment image as a reference pinned by digest (`<repo>@sha256:<hex>`), for images
+     * built elsewhere. Exactly one of `image` and `imageRef` is required.
+     * @default - unset (use image)
+     */
+    readonly imageRef?: pulumi.Input<string>;
+    /**
+     * Model files or folders (at most 1000, R27), relative to the program directory. Laid out as
+     * AML does: one model → `AZUREML_MODEL_DIR=/var/azureml-app/azureml-models/<name>/1`; several →
+     * `AZUREML_MODEL_DIR=/var/azureml-app/azureml-models` with `<name>/1/` folders (name = base
+     * name without extension). Changing a model rebuilds only the thin app layer.
+     * @default []
+     */
+    readonly models?: string[];
+    /**
+     * The scoring script (`init()` and `run()`), relative to `sourceDirectory` when that is set
+     * (as in v1 `InferenceConfig`), else to the program directory. Must be inside the source
+     * directory.
+     */
+    readonly entryScript: string;
+    /**
+     * Project folder deployed with the entry script (R12: `.amlignore`/`.gitignore` honoured).
+     * @default - the folder of entryScript
+     */
+    readonly sourceDirectory?: string;
+    /**
+     * How code and models reach the pods: `image` — a thin image `FROM` the environment image with
+     * the snapshot and models, built and pushed to `registryServer` with @pulumi/docker (needs a
+     * Docker engine where `pulumi up` runs). `blob` (download from the workspace storage by an init
+     * container) is planned and rejected today.
+     * @default "image"
+     */
+    readonly modelDelivery?: string;
+    /** Registry the app layer is pushed to (e.g. `<acr>.azurecr.io`). Required with `image` delivery. */
+    readonly registryServer?: pulumi.Input<string>;
+    /** Registry user. @default - the Docker engine's stored credentials */
+    readonly registryUsername?: pulumi.Input<string>;
+    /** Registry password (treated as a secret). @default - the Docker engine's stored credentials */
+    readonly registryPassword?: pulumi.Input<string>;
+    /**
+     * Platform (`os/arch`) of the app layer; must match the environment image's.
+     * @default "linux/amd64"
+     */
+    readonly platform?: string;
+    /**
+     * Whether the cluster's nodes have GPUs, when the program knows it as a plain value (e.g.
+     * `detectAccelerators(vmSize).gpu` for a plain vmSize). Lets a GPU service on a CPU cluster
+     * fail before anything is created.
+     * @default - checked at deploy time against `cluster.gpuEnabled`
+     */
+    readonly clusterGpuEnabled?: boolean;
+    /** App Insights connection string (R3; secret), required with `enableAppInsights`. @default - none */
+    readonly appInsightsConnectionString?: pulumi.Input<string>;
+    /** Increase to regenerate a generated primary key (R36). @default 0 */
+    readonly primaryKeyVersion?: pulumi.Input<number>;
+    /** Increase to regenerate a generated secondary key (R36). @default 0 */
+    readonly secondaryKeyVersion?: pulumi.Input<number>;
+    /**
+     * Set, then increase, to replace the token signing key (R37; tokens it signed stop working).
+     * @default - unset (the key is kept)
+     */
+    readonly tokenSigningKeyVersion?: number;
+
+    // ---- The settings vocabulary (components/settings; aml-v1-spec §1.1) -------------------------
+
+    /**
+     * Service name: 3–32 lowercase letters, digits and dashes, starting with a letter. Names the
+     * Deployment, Service, NetworkPolicy and PDB, and the URL path. Changing it replaces the service.
+     * @default - the component name
+     */
+    readonly name?: string;
+    /** CPU request per replica (cores). @default 0.1 */
+    readonly cpuCores?: number;
+    /** Memory request per replica (GB, read as GiB). @default 0.5 */
+    readonly memoryGb?: number;
+    /** NVIDIA GPUs per replica (whole number; needs a GPU cluster, R9). @default 0 */
+    readonly gpuCores?: number;
+    /** CPU limit per replica (≥ cpuCores). @default - no limit */
+    readonly cpuCoresLimit?: number;
+    /** Memory limit per replica (GB, ≥ memoryGb). @default - no limit */
+    readonly memoryGbLimit?: number;
+    /** Router autoscaling (R2, R29–R33). @default true unless numReplicas is set */
+    readonly autoscaleEnabled?: boolean;
+    /** Replicas at creation and lower bound (only with autoscaleEnabled: true). @default 1 */
+    readonly autoscaleMinReplicas?: number;
+    /** Upper bound (only with autoscaleEnabled: true). @default 10 */
+    readonly autoscaleMaxReplicas?: number;
+    /** Seconds between autoscaler decisions (only with autoscaleEnabled: true). @default 1 */
+    readonly autoscaleRefreshSeconds?: number;
+    /** Target utilization in percent (only with autoscaleEnabled: true). @default 70 */
+    readonly autoscaleTargetUtilization?: number;
+    /** Fixed replicas (autoscale off; Pulumi then owns spec.replicas). @default - unset */
+    readonly numReplicas?: number;
+    /** Key auth (R35). @default true unless tokenAuthEnabled */
+    readonly authEnabled?: boolean;
+    /** Token auth (R37), exclusive with key auth. @default false */
+    readonly tokenAuthEnabled?: boolean;
+    /** Primary key, used as is (secret). @default - generated (RandomPassword, 32 chars) */
+    readonly primaryKey?: pulumi.Input<string>;
+    /** Secondary key, used as is (secret). @default - generated (RandomPassword, 32 chars) */
+    readonly secondaryKey?: pulumi.Input<string>;
+    /** Scoring timeout in ms (router → 504; model server limit). @default 60000 */
+    readonly scoringTimeoutMs?: number;
+    /** Concurrent requests per replica (router slots; model-server workers). @default 1 */
+    readonly replicaMaxConcurrentRequests?: number;
+    /** Maximum router queue wait in ms (→ 503). @default 500 */
+    readonly maxRequestWaitTime?: number;
+    /** Probe period in seconds. @default 10 */
+    readonly periodSeconds?: number;
+    /** Liveness probe initial delay in seconds. @default 310 */
+    readonly initialDelaySeconds?: number;
+    /** Probe timeout in seconds. @default 2 */
+    readonly timeoutSeconds?: number;
+    /** Readiness success threshold (liveness is always 1 in Kubernetes). @default 1 */
+    readonly successThreshold?: number;
+    /** Probe failure threshold. @default 3 */
+    readonly failureThreshold?: number;
+    /** Model data collection (R4). @default false */
+    readonly collectModelData?: boolean;
+    /** Application Insights (R3); needs appInsightsConnectionString. @default false */
+    readonly enableAppInsights?: boolean;
+    /** Kubernetes namespace (must exist). Changing it replaces the service. @default "default" */
+    readonly namespace?: string;
+    /** Free text. @default - none */
+    readonly description?: string;
+    /** Tags. @default {} */
+    readonly tags?: Record<string, string>;
+    /** Properties. @default {} */
+    readonly properties?: Record<string, string>;
+}
+
+function trimSlash(url: string): string {
+    return url.replace(/\/+$/, "");
+}
+
+/**
+ * A model web service: Deployment (model server on 5001), Service, auth Secret, NetworkPolicy
+ * and PodDisruptionBudget in the cluster, plus the thin app-layer image with its code and models.
+ * Scaled by the router (never by an HPA, R29).
+ */
+export class AksWebservice extends pulumi.ComponentResource {
+    /** `<scoringBaseUrl>/api/v1/service/<name>/score` (a path only while the router has no address). */
+    public readonly scoringUri: pulumi.Output<string>;
+    /** `<scoringBaseUrl>/api/v1/service/<name>/swagger.json`. */
+    public readonly swaggerUri: pulumi.Output<string>;
+    /** Primary key (secret); undefined unless key auth. */
+    public readonly primaryKey: pulumi.Output<string | undefined>;
+    /** Secondary key (secret); undefined unless key auth. */
+    public readonly secondaryKey: pulumi.Output<string | undefined>;
+    /** Service name. */
+    public readonly name: pulumi.Output<string>;
+    /** Kubernetes namespace. */
+    public readonly namespace: pulumi.Output<string>;
+    /** Name of the model Deployment. */
+    public readonly deploymentName: pulumi.Output<string>;
+    /** `AZUREML_MODEL_DIR` inside the pods ("" without models). */
+    public readonly modelDir: pulumi.Output<string>;
+    /** Image the pods run (the app layer, pinned by digest). */
+    public readonly imageRef: pulumi.Output<string>;
+    /** `key`, `token` or `none` (R35). */
+    public readonly authMode: pulumi.Output<string>;
+    /** Expected `aud` of tokens (token auth); "" otherwise. */
+    public readonly tokenAudience: pulumi.Output<string>;
+    /** Expected `iss` of tokens (token auth); "" otherwise. */
+    public readonly tokenIssuer: pulumi.Output<string>;
+
+    constructor(name: string, args: AksWebserviceArgs, opts?: pulumi.ComponentResourceOptions) {
+        // Validate before anything is registered, not even this component (anchors §7.7–§7.8).
+        const v = validateAksWebserviceArgs(
+            name,
+            args as unknown as Record<string, unknown>,
+            process.cwd(),
+            args?.clusterGpuEnabled,
+        );
+        super(AKS_WEBSERVICE_TYPE, name, {}, opts);
+        const s = v.settings;
+        const mode = authMode(s);
+
+        // GPU service on a cluster whose GPU support is only known at deploy time (R9): every
+        // child waits for the check, so a CPU cluster fails the update before any child exists.
+        let dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | undefined;
+        if (s.gpuCores > 0 && args.clusterGpuEnabled === undefined) {
+            dependsOn = args.cluster.gpuEnabled.apply((gpu) => {
+                if (!gpu) {
+                    throw new pulumi.ResourceError(
+                        `AksWebservice "${name}": gpuCores is ${s.gpuCores} but the cluster has no GPU ` +
+                            "nodes (cluster.gpuEnabled is false). GPU services need a cluster created with " +
+                            "a GPU VM size (R9); set gpuCores: 0 or use a GPU cluster.",
+                        this,
+                    );
+                }
+                return [] as pulumi.Resource[];
+            });
+        }
+        const base: pulumi.CustomResourceOptions = { parent: this, dependsOn };
+        const k8sOpts: pulumi.CustomResourceOptions = {
+            ...base,
+            provider: args.cluster.kubeProvider,
+        };
+
+        // Code and models (modelDelivery "image").
+        const layout = planAppLayout(v.files.entryScript, v.files.models);
+        const environmentImage = args.image ? args.image.imageRef : args.imageRef!;
+        const app = buildAppLayer(
+            name,
+            {
+                service: s.name,
+                environmentImage,
+                sourceDirectory: v.files.sourceDirectory,
+                entryScript: v.files.entryScript,
+                models: v.files.models,
+                contextDirectory: appLayerContextDirectory(process.cwd(), name),
+                registryServer: args.registryServer!,
+                registryUsername: args.registryUsername,
+                registryPassword: args.registryPassword,
+                platform: args.platform ?? DEFAULT_PLATFORM,
+            },
+            base,
+        );
+
+        // Auth material (R35–R37), each key its own resource.
+        const keys =
+            mode === "key"
+                ? createKeys(
+                      name,
+                      {
+                          primaryKey: args.primaryKey,
+                          secondaryKey: args.secondaryKey,
+                          primaryKeyVersion: args.primaryKeyVersion,
+                          secondaryKeyVersion: args.secondaryKeyVersion,
+                      },
+                      base,
+                  )
+                : undefined;
+        const tokenSigning =
+            mode === "token"
+                ? createSigningKey(name, args.tokenSigningKeyVersion, base)
+                : undefined;
+        const appInsights =
+            s.enableAppInsights && args.appInsightsConnectionString !== undefined
+                ? {
+                      connectionString: pulumi.secret(args.appInsightsConnectionString),
+                      instrumentationKey: pulumi.secret(
+                          pulumi
+                              .output(args.appInsightsConnectionString)
+                              .apply((cs) => instrumentationKeyFromConnectionString(cs) ?? ""),
+                      ),
+                  }
+                : undefined;
+
+        const input: WebserviceRenderInput = {
+            settings: s,
+            image: app.imageRef,
+            layout,
+            routerNamespace: args.cluster.routerNamespace,
+            keys,
+            tokenSigning,
+            appInsights,
+        };
+
+        // Secret values are pulumi.secret Outputs; k8s.core.v1.Secret also marks its data and
+        // stringData outputs secret (additionalSecretOutputs) itself.
+        const authObject = renderAuthSecret(input);
+        if (authObject) new k8s.core.v1.Secret(`${name}-auth`, authObject, k8sOpts);
+        const aiObject = renderAppInsightsSecret(input);
+        const aiSecret = aiObject
+            ? new k8s.core.v1.Secret(`${name}-appinsights`, aiObject, k8sOpts)
+            : undefined;
+
+        const deployment = new k8s.apps.v1.Deployment(
+            `${name}-deployment`,
+            renderDeployment(input),
+            {
+                ...k8sOpts,
+                // Pods read the App Insights Secret at start.
+                dependsOn: aiSecret ? mergeDeps(dependsOn, aiSecret) : dependsOn,
+                // Who owns spec.replicas: the router (autoscale) or Pulumi (numReplicas).
+                ...deploymentReplicaOptions(s),
+            },
+        );
+        new k8s.core.v1.Service(`${name}-service`, renderService(input), k8sOpts);
+        new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, renderNetworkPolicy(input), k8sOpts);
+        new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-pdb`,
+            renderPodDisruptionBudget(input),
+            k8sOpts,
+        );
+
+        const servicePath = `/api/v1/service/${s.name}`;
+        const base_ = args.cluster.scoringBaseUrl.apply(trimSlash);
+        this.scoringUri = base_.apply((b) => `${b}${servicePath}/score`);
+        this.swaggerUri = base_.apply((b) => `${b}${servicePath}/swagger.json`);
+        this.primaryKey = keys ? keys.primaryKey : pulumi.secret<string | undefined>(undefined);
+        this.secondaryKey = keys ? keys.secondaryKey : pulumi.secret<string | undefined>(undefined);
+        this.name = pulumi.output(s.name);
+        this.namespace = pulumi.output(s.namespace);
+        this.deploymentName = deployment.metadata.name;
+        this.modelDir = pulumi.output(layout.modelDir);
+        this.imageRef = app.imageRef;
+        this.authMode = pulumi.output(mode);
+        this.tokenAudience = pulumi.output(mode === "token" ? tokenAudience(s.name) : "");
+        this.tokenIssuer = pulumi.output(mode === "token" ? TOKEN_ISSUER : "");
+        this.registerOutputs({
+            scoringUri: this.scoringUri,
+            swaggerUri: this.swaggerUri,
+            primaryKey: this.primaryKey,
+            secondaryKey: this.secondaryKey,
+            name: this.name,
+            namespace: this.namespace,
+            deploymentName: this.deploymentName,
+            modelDir: this.modelDir,
+            imageRef: this.imageRef,
+            authMode: this.authMode,
+            tokenAudience: this.tokenAudience,
+            tokenIssuer: this.tokenIssuer,
+        });
+    }
+}
+
+function mergeDeps(
+    gate: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | undefined,
+    extra: pulumi.Resource,
+): pulumi.Input<pulumi.Input<pulumi.Resource>[]> {
+    if (gate === undefined) return [extra];
+    return pulumi.output(gate).apply((g) => [...(g as pulumi.Resource[]), extra]);
+}

@@ -1,0 +1,319 @@
+/**
+ * Synchronous validation of `AksWebservice` args, run before the component registers anything
+ * (anchors §7.7/§7.8). The settings rules are NOT repeated here: every setting goes through
+ * `validateWebserviceSettings` (DESIGN §3); this module adds the rules that belong to the
+ * component (image source, files on disk, delivery, GPU vs cluster, App Insights wiring) and
+ * reports all problems in one `ValidationError`.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Problems, ValidationError } from "../common/validation";
+import { isImageReference } from "../image/hash";
+import { checkModelLayout } from "../image/models";
+import {
+    MAX_MODELS_PER_SERVICE,
+    validateWebserviceSettings,
+    type WebserviceSettings,
+    type WebserviceSettingsInput,
+} from "../settings";
+
+/** Documented values of `modelDelivery`. */
+export const MODEL_DELIVERIES = ["image", "blob"] as const;
+
+/**
+ * Args that belong to the component rather than to the settings vocabulary. Every other key of
+ * the args object is a web-service setting and is checked by `validateWebserviceSettings`
+ * (which also rejects unknown names).
+ */
+export const COMPONENT_ARGS: readonly string[] = [
+    "cluster",
+    "clusterGpuEnabled",
+    "image",
+    "imageRef",
+    "models",
+    "entryScript",
+    "sourceDirectory",
+    "modelDelivery",
+    "registryServer",
+    "registryUsername",
+    "registryPassword",
+    "platform",
+    "appInsightsConnectionString",
+    "primaryKeyVersion",
+    "secondaryKeyVersion",
+    "tokenSigningKeyVersion",
+];
+
+const PINNED_DIGEST = /@sha256:[0-9a-f]{64}$/;
+const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
+
+/** What the component reads from the cluster. */
+const CLUSTER_MEMBERS = ["kubeProvider", "scoringBaseUrl", "gpuEnabled", "routerNamespace"];
+
+/** Settings that may be Outputs (secrets from config); validated when plain. */
+const SECRET_SETTINGS = ["primaryKey", "secondaryKey"];
+
+/** True for values Pulumi resolves later (Outputs, Promises). */
+export function isUnresolved(v: unknown): boolean {
+    if (v === null || v === undefined) return false;
+    if (typeof v !== "object" && typeof v !== "function") return false;
+    const o = v as { __pulumiOutput?: unknown; then?: unknown };
+    return o.__pulumiOutput === true || typeof o.then === "function";
+}
+
+/** Files of the service, resolved to absolute paths. */
+export interface ResolvedFiles {
+    /** Absolute source directory. */
+    readonly sourceDirectory: string;
+    /** Absolute entry script (inside sourceDirectory). */
+    readonly entryScriptPath: string;
+    /** Entry script relative to the source directory, POSIX separators. */
+    readonly entryScript: string;
+    /** Absolute model paths (files or folders), in the given order. */
+    readonly models: readonly string[];
+}
+
+/** The result of {@link validateAksWebserviceArgs}. */
+export interface ValidatedWebserviceArgs {
+    readonly settings: WebserviceSettings;
+    readonly files: ResolvedFiles;
+    /** `"image"` (the only delivery built today). */
+    readonly modelDelivery: string;
+}
+
+function isInside(dir: string, file: string): boolean {
+    const rel = path.relative(dir, file);
+    return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel);
+}
+
+function statOf(p: string): fs.Stats | undefined {
+    try {
+        return fs.statSync(p);
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * Validates the component args. `name` is the component name (the service name defaults to it);
+ * `cwd` resolves relative paths (the Pulumi program directory). `clusterGpuEnabled` is the
+ * cluster's GPU support when known synchronously; `undefined` defers that check to deploy time.
+ * Throws one `ValidationError` listing every problem.
+ */
+export function validateAksWebserviceArgs(
+    name: string,
+    args: Record<string, unknown>,
+    cwd: string,
+    clusterGpuEnabled: boolean | undefined,
+): ValidatedWebserviceArgs {
+    const p = new Problems();
+
+    if (args === null || typeof args !== "object") {
+        p.add("args", args, "must be an object of AksWebservice arguments");
+        p.throwIfAny("AksWebservice arguments");
+    }
+
+    // ---- Settings: everything that is not a component arg, through the ONE validator ----------
+    const settingsInput: Record<string, unknown> = { name: args.name ?? name };
+    for (const [k, v] of Object.entries(args)) {
+        if (v === undefined || k === "name" || COMPONENT_ARGS.includes(k)) continue;
+        // Keys from `config.requireSecret` are Outputs: checked for presence only here.
+        if (SECRET_SETTINGS.includes(k) && isUnresolved(v)) continue;
+        settingsInput[k] = v;
+    }
+    const models = args.models;
+    if (models !== undefined) settingsInput.models = models;
+    let settings: WebserviceSettings | undefined;
+    try {
+        settings = validateWebserviceSettings(settingsInput as unknown as WebserviceSettingsInput);
+    } catch (e) {
+        if (!(e instanceof ValidationError)) throw e;
+        for (const q of e.problems) p.add(q.field, q.value, q.rule);
+    }
+
+    // ---- The cluster ----------------------------------------------------------------------------
+    const cluster = args.cluster as Record<string, unknown> | undefined;
+    const missing = CLUSTER_MEMBERS.filter((m) => cluster?.[m] === undefined);
+    if (cluster === null || typeof cluster !== "object" || missing.length > 0) {
+        p.add(
+            "cluster",
+            cluster === undefined ? undefined : "(object)",
+            `is required: an AksInferenceCluster (an object with ${CLUSTER_MEMBERS.join(", ")})` +
+                (cluster && typeof cluster === "object" ? `; missing ${missing.join(", ")}` : ""),
+        );
+    }
+
+    // ---- Image source: exactly one of image / imageRef ---------------------------------------
+    if (args.image === undefined && args.imageRef === undefined) {
+        p.add("image", undefined, "or imageRef is required (a ModelImage, or an image reference)");
+    } else if (args.image !== undefined && args.imageRef !== undefined) {
+        p.add("imageRef", "(set)", "cannot be given together with image; pass exactly one");
+    } else if (
+        args.image !== undefined &&
+        (typeof args.image !== "object" ||
+            args.image === null ||
+            !isUnresolved((args.image as { imageRef?: unknown }).imageRef))
+    ) {
+        p.add("image", "(object)", "must be a ModelImage (an object with an imageRef Output)");
+    } else if (typeof args.imageRef === "string") {
+        // The app layer is built FROM it: a moving tag would make the layer irreproducible.
+        if (!isImageReference(args.imageRef)) {
+            p.add("imageRef", args.imageRef, "must be a Docker image reference");
+        } else if (!PINNED_DIGEST.test(args.imageRef)) {
+            p.add(
+                "imageRef",
+                args.imageRef,
+                "must be pinned by digest (<repository>@sha256:<64 hex>) so the service image is reproducible",
+            );
+        }
+    }
+
+    // ---- Delivery of code and models -----------------------------------------------------------
+    const modelDelivery = args.modelDelivery ?? "image";
+    if (typeof modelDelivery !== "string" || !MODEL_DELIVERIES.includes(modelDelivery as never)) {
+        p.add("modelDelivery", modelDelivery, `must be one of ${MODEL_DELIVERIES.join(", ")}`);
+    } else if (modelDelivery === "blob") {
+        p.add(
+            "modelDelivery",
+            modelDelivery,
+            'is not available yet (planned: models and code downloaded from the workspace blob storage by an init container); use "image"',
+        );
+    } else if (args.registryServer === undefined) {
+        p.add(
+            "registryServer",
+            undefined,
+            'is required with modelDelivery "image": the thin code-and-models image is pushed there (e.g. <acr>.azurecr.io)',
+        );
+    }
+
+    // ---- Files: source directory, entry script, models ----------------------------------------
+    const files = checkFiles(args, cwd, p);
+
+    // ---- GPU service on a GPU cluster (R9) -----------------------------------------------------
+    // From the raw args when other settings are invalid: report this problem too.
+    const gpuCores = settings?.gpuCores ?? (typeof args.gpuCores === "number" ? args.gpuCores : 0);
+    if (gpuCores > 0 && clusterGpuEnabled === false) {
+        p.add(
+            "gpuCores",
+            gpuCores,
+            "needs a cluster created with a GPU VM size (R9); the cluster's vmSize has no GPU. Use gpuCores: 0 or a GPU cluster (e.g. Standard_NC6s_v3)",
+        );
+    }
+
+    // ---- App Insights (R3) ---------------------------------------------------------------------
+    const appInsights = settings?.enableAppInsights ?? args.enableAppInsights === true;
+    if (appInsights && args.appInsightsConnectionString === undefined) {
+        p.add(
+            "appInsightsConnectionString",
+            undefined,
+            "is required when enableAppInsights is true (the workspace's Application Insights connection string)",
+        );
+    }
+
+    if (
+        args.platform !== undefined &&
+        (typeof args.platform !== "string" || !PLATFORM.test(args.platform))
+    ) {
+        p.add("platform", args.platform, "must be os/arch, e.g. linux/amd64 or linux/arm64");
+    }
+
+    for (const f of ["primaryKeyVersion", "secondaryKeyVersion", "tokenSigningKeyVersion"]) {
+        const v = args[f];
+        if (v !== undefined && !isUnresolved(v) && (!Number.isInteger(v) || (v as number) < 0)) {
+            p.add(f, v, "must be a whole number >= 0 (increase it to regenerate the key)");
+        }
+    }
+    if (args.tokenSigningKeyVersion !== undefined && isUnresolved(args.tokenSigningKeyVersion)) {
+        p.add("tokenSigningKeyVersion", "(Output)", "must be a plain number");
+    }
+
+    p.throwIfAny(`AksWebservice "${name}" arguments`);
+    return { settings: settings!, files: files!, modelDelivery: modelDelivery as string };
+}
+
+function checkFiles(
+    args: Record<string, unknown>,
+    cwd: string,
+    p: Problems,
+): ResolvedFiles | undefined {
+    const entry = args.entryScript;
+    const srcArg = args.sourceDirectory;
+    let ok = true;
+    if (typeof entry !== "string" || entry.length === 0) {
+        p.add("entryScript", entry, "is required: path of the scoring script (init() and run())");
+        ok = false;
+    }
+    if (srcArg !== undefined && (typeof srcArg !== "string" || srcArg.length === 0)) {
+        p.add("sourceDirectory", srcArg, "must be a path to a folder");
+        ok = false;
+    }
+    let sourceDirectory = "";
+    let entryScriptPath = "";
+    if (ok) {
+        // v1 InferenceConfig: with a source directory, the entry script is relative to it;
+        // without one, the folder of the entry script is the source directory.
+        if (typeof srcArg === "string") {
+            sourceDirectory = path.resolve(cwd, srcArg);
+            entryScriptPath = path.resolve(sourceDirectory, entry as string);
+        } else {
+            entryScriptPath = path.resolve(cwd, entry as string);
+            sourceDirectory = path.dirname(entryScriptPath);
+        }
+        const srcStat = statOf(sourceDirectory);
+        if (!srcStat?.isDirectory()) {
+            p.add(
+                "sourceDirectory",
+                srcArg,
+                `must be an existing folder; ${sourceDirectory} is not`,
+            );
+            ok = false;
+        } else if (!isInside(sourceDirectory, entryScriptPath)) {
+            p.add(
+                "entryScript",
+                entry,
+                `must be inside sourceDirectory (${sourceDirectory}); it resolves to ${entryScriptPath} (entryScript is relative to sourceDirectory, as in v1 InferenceConfig)`,
+            );
+            ok = false;
+        } else if (!statOf(entryScriptPath)?.isFile()) {
+            p.add(
+                "entryScript",
+                entry,
+                `must be an existing file; ${entryScriptPath} was not found (entryScript is relative to sourceDirectory when that is set)`,
+            );
+            ok = false;
+        }
+    }
+    const models: string[] = [];
+    if (Array.isArray(args.models)) {
+        let missing = 0;
+        args.models.forEach((m, i) => {
+            if (typeof m !== "string" || m.length === 0) return; // reported by the settings validator
+            const abs = path.resolve(cwd, m);
+            if (!statOf(abs)) {
+                // Report the first few only: 1000 missing paths would drown the message.
+                if (missing++ < 5) p.add(`models[${i}]`, m, `must exist; ${abs} was not found`);
+                ok = false;
+            }
+            models.push(abs);
+        });
+        if (missing > 5) p.add("models", `${missing} missing`, "must all exist (first 5 listed)");
+        // Names, versions and duplicates as the image layer plans them (the count is the settings
+        // validator's rule, R27).
+        if (args.models.length <= MAX_MODELS_PER_SERVICE) {
+            const before = p.count;
+            checkModelLayout(
+                args.models.filter((m): m is string => typeof m === "string" && m.length > 0),
+                cwd,
+                p,
+            );
+            if (p.count > before) ok = false;
+        }
+    }
+    if (!ok) return undefined;
+    return {
+        sourceDirectory,
+        entryScriptPath,
+        entryScript: path.relative(sourceDirectory, entryScriptPath).split(path.sep).join("/"),
+        models,
+    };
+}

@@ -1,0 +1,41 @@
+/**
+ * Minimal Azure program: a workspace and a small DevTest inference cluster attached to it.
+ *
+ *   pulumi config set azure-native:location westeurope
+ *   pulumi config set routerImage <acr>.azurecr.io/amlaks-router:<version>
+ *   pulumi up
+ *
+ * Needs `kubelogin` on PATH (the cluster has local accounts disabled) and rights to create role
+ * assignments (Owner or User Access Administrator), or set grantDeployerClusterAdmin: false and
+ * give adminGroupObjectIds instead.
+ */
+import * as pulumi from "@pulumi/pulumi";
+// In your own program: import { AmlWorkspace, AksInferenceCluster } from "@amlaks/pulumi-aml-aks";
+import { AksInferenceCluster } from "../../components/cluster";
+import { AmlWorkspace } from "../../components/workspace";
+
+const config = new pulumi.Config();
+const location = new pulumi.Config("azure-native").require("location");
+
+const ws = new AmlWorkspace("ml", { location });
+
+const cluster = new AksInferenceCluster("inference", {
+    location,
+    resourceGroupName: ws.resourceGroupName,
+    clusterPurpose: "DevTest",
+    agentCount: 1,
+    vmSize: "Standard_D4s_v3",
+    routerImage: config.require("routerImage"),
+    workspaceName: ws.workspaceName,
+    workspaceResourceGroupName: ws.resourceGroupName,
+    acrName: ws.acrName,
+    acrLoginServer: ws.acrLoginServer,
+    containerRegistryId: ws.containerRegistryId,
+    storageAccountName: ws.storageAccountName,
+    logAnalyticsWorkspaceId: ws.logAnalyticsWorkspaceId,
+});
+
+export const workspaceName = ws.workspaceName;
+export const scoringBaseUrl = cluster.scoringBaseUrl;
+export const requiredHosts = cluster.requiredHosts;
+export const kubeconfig = cluster.kubeconfig; // secret

@@ -1,0 +1,347 @@
+/**
+ * Router process entry. `startRouter(options)` is what the CLI and tests call; `main()` reads the
+ * environment (a pod, or `node dist/router/main.js`):
+ *
+ * | variable | meaning | default |
+ * |---|---|---|
+ * | `ROUTER_BACKEND` | `static` (services and replicas from `ROUTER_SERVICES_FILE`), `kubernetes` (not in this version), `local` (started by the CLI) | `static` |
+ * | `ROUTER_SERVICES_FILE` | JSON or YAML: `{ services: [{ settings, replicas: [{id, url}], auth? }] }` | none |
+ * | `ROUTER_HOST` | listen address | `0.0.0.0` |
+ * | `ROUTER_HTTP_PORT` | HTTP port (`off` disables) | `8080` |
+ * | `ROUTER_HTTPS_PORT` | HTTPS port (needs the two files below) | none |
+ * | `ROUTER_TLS_CERT_FILE`, `ROUTER_TLS_KEY_FILE` | PEM files, reloaded on change | none |
+ * | `ROUTER_METRICS_PORT` | serve `/metrics` only on this port | main ports |
+ * | `ROUTER_SHUTDOWN_DELAY_MS` | after SIGTERM, keep serving (readyz 503) this long before closing | `0` |
+ * | `ROUTER_DRAIN_TIMEOUT_MS` | longest wait for queued and in-flight requests on shutdown | `30000` |
+ * | `ROUTER_MAX_BODY_BYTES` | request body limit | `104857600` |
+ * | `ROUTER_ACCESS_LOG` | `false` turns access logs off | `true` |
+ * | `ROUTER_LOG_LEVEL` | pino level | `info` |
+ */
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import {
+    authMode,
+    validateWebserviceSettings,
+    type WebserviceSettingsInput,
+} from "../components/settings";
+import { Problems } from "../components/common/validation";
+import { Authenticator } from "./auth";
+import { createLogger, type Logger } from "./log";
+import { Router, type RouterOptions } from "./router";
+import { RouterServer, type ServerLimits } from "./server";
+import type {
+    Backend,
+    BackendListener,
+    Replica,
+    ServiceAuthConfig,
+    ServiceDefinition,
+} from "./types";
+
+/** A service served from configuration: definition plus fixed replica URLs (no backend). */
+export interface StaticService {
+    readonly definition: ServiceDefinition;
+    readonly replicas: readonly Replica[];
+}
+
+/** What an extension (e.g. the autoscaler loop) gets from the running router. */
+export interface RouterContext {
+    readonly router: Router;
+    readonly backend: Backend | undefined;
+    readonly registry: Router["registry"];
+    readonly logger: Logger;
+}
+
+/**
+ * A part that runs beside the router: it may sit between the backend and the router to see
+ * service events (`wrapListener`), starts once the backend synced and stops before the drain.
+ * The autoscaler plugs in as
+ * `(ctx) => { const loop = new AutoscalerLoop({ routing: ctx.router, backend: ctx.backend!, registry: ctx.registry });
+ *   return { wrapListener: (next) => loop.tee(next), start: () => loop.start(), stop: () => loop.stop() }; }`.
+ */
+export interface RouterExtension {
+    wrapListener?(next: BackendListener): BackendListener;
+    start?(): void | Promise<void>;
+    stop?(): void | Promise<void>;
+}
+export type RouterExtensionFactory = (ctx: RouterContext) => RouterExtension;
+
+export interface StartRouterOptions {
+    /** @default "127.0.0.1" */
+    readonly host?: string;
+    /** 0 picks a free port; null disables plain HTTP. @default 8080 */
+    readonly httpPort?: number | null;
+    /** Needs tlsCertFile and tlsKeyFile. @default - no HTTPS */
+    readonly httpsPort?: number;
+    readonly tlsCertFile?: string;
+    readonly tlsKeyFile?: string;
+    /** Separate port for /metrics. @default - /metrics on the main ports */
+    readonly metricsPort?: number;
+    /** Where replicas come from (local processes, Kubernetes). @default - none */
+    readonly backend?: Backend;
+    /** Services with fixed replicas, registered before the backend starts. @default [] */
+    readonly services?: readonly StaticService[];
+    readonly extensions?: readonly RouterExtensionFactory[];
+    /** Router tuning; the authenticator defaults to `new Authenticator()` from router/auth. */
+    readonly router?: Omit<RouterOptions, "logger" | "ready">;
+    readonly limits?: Partial<ServerLimits>;
+    /** @default createLogger() */
+    readonly logger?: Logger;
+    /** Graceful stop: longest wait for queued and in-flight requests. @default 30000 */
+    readonly drainTimeoutMs?: number;
+    /**
+     * Graceful stop: time between readiness turning false and the listener closing, so load
+     * balancers stop sending first (Kubernetes: ≥ endpoint propagation, ~5 s). @default 0
+     */
+    readonly shutdownDelayMs?: number;
+}
+
+export interface RunningRouter {
+    readonly router: Router;
+    readonly server: RouterServer;
+    readonly backend: Backend | undefined;
+    readonly logger: Logger;
+    readonly httpUrl: string | undefined;
+    readonly httpsUrl: string | undefined;
+    /** Graceful stop; idempotent. */
+    stop(): Promise<void>;
+}
+
+/** Starts the HTTP(S) router, registers static services, starts the backend and extensions. */
+export async function startRouter(options: StartRouterOptions = {}): Promise<RunningRouter> {
+    const logger = options.logger ?? createLogger();
+    const routerOpts = options.router ?? {};
+    const router = new Router({
+        ...routerOpts,
+        authenticator:
+            routerOpts.authenticator ??
+            new Authenticator({ logger: logger.child({ part: "auth" }) }),
+        logger,
+        ready: false,
+    });
+    const tls =
+        options.tlsCertFile && options.tlsKeyFile
+            ? { certFile: options.tlsCertFile, keyFile: options.tlsKeyFile }
+            : undefined;
+    const server = new RouterServer({
+        router,
+        host: options.host,
+        httpPort: options.httpPort,
+        httpsPort: options.httpsPort,
+        tls,
+        metricsPort: options.metricsPort,
+        limits: options.limits,
+        logger,
+    });
+    await server.start();
+    const backend = options.backend;
+    const ctx: RouterContext = { router, backend, registry: router.registry, logger };
+    const extensions = (options.extensions ?? []).map((f) => f(ctx));
+    try {
+        for (const s of options.services ?? []) {
+            router.onService(s.definition);
+            router.onReplicas(s.definition.name, s.replicas);
+        }
+        if (backend) {
+            let listener: BackendListener = router;
+            for (const ext of extensions)
+                if (ext.wrapListener) listener = ext.wrapListener(listener);
+            await backend.start(listener);
+        }
+        for (const ext of extensions) await ext.start?.();
+    } catch (err) {
+        await server.close(0);
+        await backend?.stop().catch(() => undefined);
+        throw err;
+    }
+    router.setReady(true);
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+        stopping ??= (async () => {
+            router.setReady(false);
+            const delay = options.shutdownDelayMs ?? 0;
+            if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+            for (const ext of [...extensions].reverse()) {
+                try {
+                    await ext.stop?.();
+                } catch (err) {
+                    logger.error({ err: (err as Error).message }, "extension failed to stop");
+                }
+            }
+            // Drain first, then stop replicas: in-flight requests finish on live replicas.
+            await server.close(options.drainTimeoutMs ?? 30_000);
+            await backend?.stop();
+        })();
+        return stopping;
+    };
+    return {
+        router,
+        server,
+        backend,
+        logger,
+        httpUrl: server.httpUrl,
+        httpsUrl: server.httpsUrl,
+        stop,
+    };
+}
+
+/** Shape of ROUTER_SERVICES_FILE entries. */
+interface StaticServiceFileEntry {
+    settings: WebserviceSettingsInput;
+    replicas?: Array<{ id?: string; url: string }>;
+    /** Token-mode material (signing keys, issuer, OIDC trusts); key mode reads the settings keys. */
+    auth?: Partial<ServiceAuthConfig>;
+}
+
+/** Validates a services file's content (all problems at once) into static services. */
+export function parseStaticServices(doc: unknown): StaticService[] {
+    const p = new Problems();
+    const list = (doc as { services?: unknown } | null)?.services;
+    if (!Array.isArray(list)) {
+        p.add("services", list, "must be a list of { settings, replicas }");
+        p.throwIfAny("router services file");
+    }
+    const out: StaticService[] = [];
+    (list as StaticServiceFileEntry[]).forEach((entry, i) => {
+        try {
+            const settings = validateWebserviceSettings(entry.settings);
+            const mode = authMode(settings);
+            const auth: ServiceAuthConfig = {
+                ...entry.auth,
+                mode,
+                primaryKey: settings.primaryKey,
+                secondaryKey: settings.secondaryKey,
+            };
+            if (mode === "key" && !settings.primaryKey && !settings.secondaryKey) {
+                p.add(
+                    `services[${i}].settings.primaryKey`,
+                    undefined,
+                    "is required for key auth in a static services file",
+                );
+            }
+            const replicas = (entry.replicas ?? []).map((r, j) => {
+                try {
+                    new URL(r.url);
+                } catch {
+                    p.add(`services[${i}].replicas[${j}].url`, r.url, "must be an http(s) URL");
+                }
+                return { id: r.id ?? `r${j}`, url: r.url.replace(/\/+$/, "") };
+            });
+            out.push({ definition: { name: settings.name, settings, auth }, replicas });
+        } catch (err) {
+            const problems = (
+                err as { problems?: Array<{ field: string; value: unknown; rule: string }> }
+            ).problems;
+            if (!problems) throw err;
+            for (const q of problems) p.add(`services[${i}].settings.${q.field}`, q.value, q.rule);
+        }
+    });
+    p.throwIfAny("router services file");
+    return out;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, p: Problems): number | undefined {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 0) {
+        p.add(name, raw, "must be a whole number >= 0");
+        return undefined;
+    }
+    return n;
+}
+
+/** Reads the `ROUTER_*` environment (see the module comment) into start options. */
+export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRouterOptions {
+    const p = new Problems();
+    const backend = env.ROUTER_BACKEND ?? "static";
+    if (backend === "kubernetes") {
+        throw new Error(
+            "ROUTER_BACKEND=kubernetes is not implemented in this version of the router; use ROUTER_BACKEND=static with ROUTER_SERVICES_FILE, or the local runtime (amlaks serve)",
+        );
+    }
+    if (backend === "local") {
+        throw new Error(
+            "ROUTER_BACKEND=local is started by the CLI (amlaks serve), which builds the local backend from a settings file; use ROUTER_BACKEND=static here",
+        );
+    }
+    if (backend !== "static")
+        p.add("ROUTER_BACKEND", backend, "must be static, local or kubernetes");
+    const httpRaw = env.ROUTER_HTTP_PORT;
+    const httpPort = httpRaw === "off" ? null : (intEnv(env, "ROUTER_HTTP_PORT", p) ?? 8080);
+    const httpsPort = intEnv(env, "ROUTER_HTTPS_PORT", p);
+    const tlsCertFile = env.ROUTER_TLS_CERT_FILE || undefined;
+    const tlsKeyFile = env.ROUTER_TLS_KEY_FILE || undefined;
+    if (httpsPort !== undefined && (!tlsCertFile || !tlsKeyFile)) {
+        p.add("ROUTER_HTTPS_PORT", httpsPort, "needs ROUTER_TLS_CERT_FILE and ROUTER_TLS_KEY_FILE");
+    }
+    if (httpPort === null && httpsPort === undefined) {
+        p.add(
+            "ROUTER_HTTP_PORT",
+            httpRaw,
+            "is off and no ROUTER_HTTPS_PORT is set: nothing to listen on",
+        );
+    }
+    const metricsPort = intEnv(env, "ROUTER_METRICS_PORT", p);
+    const shutdownDelayMs = intEnv(env, "ROUTER_SHUTDOWN_DELAY_MS", p);
+    const drainTimeoutMs = intEnv(env, "ROUTER_DRAIN_TIMEOUT_MS", p);
+    const maxBodyBytes = intEnv(env, "ROUTER_MAX_BODY_BYTES", p);
+    const accessLog =
+        env.ROUTER_ACCESS_LOG === undefined ? true : env.ROUTER_ACCESS_LOG !== "false";
+    let services: StaticService[] = [];
+    if (env.ROUTER_SERVICES_FILE) {
+        let doc: unknown;
+        try {
+            doc = parseYaml(readFileSync(env.ROUTER_SERVICES_FILE, "utf8"));
+        } catch (err) {
+            p.add(
+                "ROUTER_SERVICES_FILE",
+                env.ROUTER_SERVICES_FILE,
+                `cannot be read as JSON/YAML: ${(err as Error).message}`,
+            );
+        }
+        p.throwIfAny("router environment");
+        services = parseStaticServices(doc);
+    }
+    p.throwIfAny("router environment");
+    return {
+        host: env.ROUTER_HOST || "0.0.0.0",
+        httpPort,
+        httpsPort,
+        tlsCertFile,
+        tlsKeyFile,
+        metricsPort,
+        services,
+        shutdownDelayMs,
+        drainTimeoutMs,
+        router: { maxBodyBytes, accessLog },
+    };
+}
+
+/** Process entry: env → router; SIGTERM/SIGINT stop it gracefully. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<RunningRouter> {
+    const running = await startRouter(optionsFromEnv(env));
+    let signalled = false;
+    const onSignal = (signal: NodeJS.Signals): void => {
+        if (signalled) return;
+        signalled = true;
+        running.logger.info({ signal }, "stopping router");
+        running.stop().then(
+            () => process.exit(0),
+            (err: Error) => {
+                running.logger.error({ err: err.message }, "router stop failed");
+                process.exit(1);
+            },
+        );
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+    return running;
+}
+
+if (require.main === module) {
+    main().catch((err: Error) => {
+        process.stderr.write(`router failed to start: ${err.message}\n`);
+        process.exit(1);
+    });
+}

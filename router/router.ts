@@ -1,0 +1,557 @@
+/**
+ * The routing core of the azureml-fe equivalent (DESIGN §5): the service table fed by a backend
+ * (BackendListener), the load view read by the autoscaler (RoutingControl), and the handling of
+ * `/api/v1/service/<name>/score` and `/swagger.json` requests: auth, queueing, forwarding.
+ *
+ * Unknown services and auth (the "no hint" rule): a caller without a credential that some service
+ * accepts cannot tell an unknown service from a protected one. Such a request to an unknown name
+ * is answered exactly like a key-auth service answers a bad key (the same Authenticator call on a
+ * decoy key config, so status, WWW-Authenticate and body are identical). Only a caller whose
+ * credential is valid for at least one protected service — or any caller when no service is
+ * protected, since then nothing is hidden — sees 404.
+ */
+import { randomBytes } from "node:crypto";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import { SERVICE_NAME_PATTERN } from "../components/settings";
+import { createLogger, logAccess, type Logger } from "./log";
+import { RouterMetrics, UNKNOWN_SERVICE_LABEL } from "./metrics";
+import {
+    Exchange,
+    createUpstream,
+    disposeUpstream,
+    type ExchangeLimits,
+    type Upstream,
+    type UpstreamOptions,
+} from "./routing/exchange";
+import { requestIdFrom, upstreamRequestHeaders } from "./routing/headers";
+import { ServicePool, defaultQueueLimit } from "./routing/pool";
+import { LinkedQueue } from "./routing/queue";
+import { sendError, sendErrorAndClose } from "./routing/respond";
+import type {
+    BackendListener,
+    Replica,
+    RoutingControl,
+    ServiceAuthConfig,
+    ServiceDefinition,
+    ServiceLoad,
+} from "./types";
+
+/** R19: request bodies up to 100 MB (MiB, as nginx's `client_max_body_size 100m`). */
+export const MAX_BODY_BYTES = 100 * 1024 * 1024;
+
+/** Result of an auth check (contract of `router/auth`). */
+export interface AuthResult {
+    ok: boolean;
+    /** Value for WWW-Authenticate on 401. */
+    challenge?: string;
+}
+
+/** What the router needs from the auth module (`router/auth` Authenticator satisfies it). */
+export interface RequestAuthenticator {
+    authenticate(
+        auth: ServiceAuthConfig,
+        headers: IncomingHttpHeaders,
+        service: string,
+    ): Promise<AuthResult>;
+    close?(): void;
+}
+
+export interface RouterOptions {
+    /** @default createLogger() (JSON to stdout) */
+    readonly logger?: Logger;
+    /**
+     * Checks credentials of services in key or token mode. Required as soon as such a service
+     * is registered (`startRouter` passes the `router/auth` Authenticator).
+     */
+    readonly authenticator?: RequestAuthenticator;
+    /** Largest request body, bytes (R19). @default 104857600 (100 MiB) */
+    readonly maxBodyBytes?: number;
+    /** Queue bound per service. @default max(100, 10 × concurrency × ready replicas) */
+    readonly queueLimit?: (concurrency: number, readyReplicas: number) => number;
+    /** Retry-After on 503. @default 1 */
+    readonly retryAfterSeconds?: number;
+    /**
+     * Bodies up to this size (by Content-Length) are read whole before a replica slot is taken
+     * (a slow uploader holds no slot); larger or chunked bodies are streamed. @default 65536
+     */
+    readonly smallBodyBytes?: number;
+    /** Connecting to a replica longer than this counts as a connection failure. @default 1000 */
+    readonly connectTimeoutMs?: number;
+    /** A client that sends no body byte for this long gets 408. @default 30000 */
+    readonly bodyIdleTimeoutMs?: number;
+    /** After a 413/408, how long the rest of the body is read and dropped before closing. @default 1000 */
+    readonly lingerMs?: number;
+    /**
+     * A replica that refused a connection gets no new request for this long, unless the backend
+     * reports it again sooner by removing it. @default 1000
+     */
+    readonly ejectMs?: number;
+    /** One JSON line per request. @default true */
+    readonly accessLog?: boolean;
+    /** Node process metrics in the registry. @default true */
+    readonly defaultMetrics?: boolean;
+    /** Idle kept-alive connections to a replica close after this. @default 1500 */
+    readonly upstreamKeepAliveMs?: number;
+    /** Initial readiness (`/readyz`); `startRouter` sets it once the backend synced. @default true */
+    readonly ready?: boolean;
+}
+
+/** How the server hands a request to the router. */
+export interface RequestContext {
+    readonly proto: "http" | "https";
+    /** performance.now() when the request arrived. */
+    readonly startedAt: number;
+}
+
+interface ServiceEntry {
+    definition: ServiceDefinition | undefined;
+    readonly pool: ServicePool<Upstream>;
+}
+
+const SERVICE_PREFIX = "/api/v1/service/";
+
+export class Router implements BackendListener, RoutingControl {
+    readonly logger: Logger;
+    readonly metrics: RouterMetrics;
+    private readonly authenticator: RequestAuthenticator | undefined;
+    private readonly limits: ExchangeLimits;
+    private readonly queueLimit: (concurrency: number, ready: number) => number;
+    private readonly upstreamOptions: UpstreamOptions;
+    private readonly accessLog: boolean;
+    private readonly entries = new Map<string, ServiceEntry>();
+    /**
+     * Exchanges in progress (cut on shutdown). A linked list, not a Set: add/delete churn on a
+     * long-lived Set kept every finished exchange reachable until the next full GC, which made
+     * each young-generation GC copy megabytes (5–8 ms pauses at 2,000 rps).
+     */
+    private readonly exchanges = new LinkedQueue<Exchange>();
+    /** Never a real key: lets unknown services fail auth exactly like a key-auth service. */
+    private readonly decoyAuth: ServiceAuthConfig;
+    private readyFlag: boolean;
+    private closing = false;
+    private closed: Promise<void> | undefined;
+
+    constructor(opts: RouterOptions = {}) {
+        this.logger = opts.logger ?? createLogger();
+        this.authenticator = opts.authenticator;
+        this.limits = {
+            maxBodyBytes: opts.maxBodyBytes ?? MAX_BODY_BYTES,
+            smallBodyBytes: opts.smallBodyBytes ?? 64 * 1024,
+            bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs ?? 30_000,
+            retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+            lingerMs: opts.lingerMs ?? 1000,
+            ejectMs: opts.ejectMs ?? 1000,
+        };
+        this.queueLimit = opts.queueLimit ?? defaultQueueLimit();
+        this.upstreamOptions = {
+            connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
+            keepAliveTimeoutMs: opts.upstreamKeepAliveMs ?? 1500,
+        };
+        this.accessLog = opts.accessLog ?? true;
+        this.readyFlag = opts.ready ?? true;
+        this.decoyAuth = {
+            mode: "key",
+            primaryKey: randomBytes(32).toString("base64url"),
+            secondaryKey: randomBytes(32).toString("base64url"),
+        };
+        this.metrics = new RouterMetrics({
+            loads: () => this.loads(),
+            defaultMetrics: opts.defaultMetrics,
+        });
+    }
+
+    /** Prometheus registry of this router; the autoscaler adds its metrics here. */
+    get registry(): RouterMetrics["registry"] {
+        return this.metrics.registry;
+    }
+
+    /** `/readyz`: true once started and synced, false while closing. */
+    get ready(): boolean {
+        return this.readyFlag && !this.closing;
+    }
+
+    setReady(ready: boolean): void {
+        this.readyFlag = ready;
+    }
+
+    get isClosing(): boolean {
+        return this.closing;
+    }
+
+    // ---- BackendListener -------------------------------------------------------------------
+
+    onService(definition: ServiceDefinition): void {
+        const entry = this.entry(definition.name);
+        const s = definition.settings;
+        if (definition.auth.mode !== "none" && !this.authenticator) {
+            this.logger.error(
+                { service: definition.name, mode: definition.auth.mode },
+                "service needs auth but the router has no authenticator; requests will get 401",
+            );
+        }
+        entry.definition = definition;
+        entry.pool.configure(s.replicaMaxConcurrentRequests, s.maxRequestWaitTime);
+        this.logger.info(
+            {
+                service: definition.name,
+                authMode: definition.auth.mode,
+                concurrency: s.replicaMaxConcurrentRequests,
+                maxRequestWaitTime: s.maxRequestWaitTime,
+                scoringTimeoutMs: s.scoringTimeoutMs,
+            },
+            "service updated",
+        );
+    }
+
+    onServiceRemoved(name: string): void {
+        const entry = this.entries.get(name);
+        if (!entry) return;
+        this.entries.delete(name);
+        // Queued requests get 503; in-flight ones finish on their replicas, then agents close.
+        entry.pool.close();
+        entry.pool.setReplicas([]);
+        this.logger.info({ service: name }, "service removed");
+    }
+
+    onReplicas(service: string, replicas: readonly Replica[]): void {
+        const valid: Replica[] = [];
+        for (const r of replicas) {
+            try {
+                const u = new URL(r.url);
+                if (u.protocol !== "http:" && u.protocol !== "https:") throw new Error("protocol");
+                valid.push(r);
+            } catch {
+                this.logger.error(
+                    { service, replica: r.id, url: r.url },
+                    "ignoring replica with a bad URL",
+                );
+            }
+        }
+        this.entry(service).pool.setReplicas(valid);
+        this.logger.debug({ service, replicas: valid.map((r) => r.id) }, "replicas updated");
+    }
+
+    // ---- RoutingControl --------------------------------------------------------------------
+
+    load(service: string): ServiceLoad {
+        const entry = this.entries.get(service);
+        return entry
+            ? entry.pool.load()
+            : { readyReplicas: 0, busyReplicas: 0, inFlight: 0, queued: 0 };
+    }
+
+    pickVictims(service: string, count: number): string[] {
+        return this.entries.get(service)?.pool.pickVictims(count) ?? [];
+    }
+
+    drain(service: string, replicaId: string, timeoutMs: number): Promise<void> {
+        const entry = this.entries.get(service);
+        return entry ? entry.pool.drain(replicaId, timeoutMs) : Promise.resolve();
+    }
+
+    /** Puts a drained replica back in rotation (not part of RoutingControl). */
+    undrain(service: string, replicaId: string): boolean {
+        return this.entries.get(service)?.pool.undrain(replicaId) ?? false;
+    }
+
+    /** Known services (with a definition). */
+    services(): string[] {
+        return [...this.entries].filter(([, e]) => e.definition).map(([name]) => name);
+    }
+
+    /** Replica states of a service, for diagnostics and tests. */
+    replicaStates(service: string): ReturnType<ServicePool<Upstream>["replicas"]> {
+        return this.entries.get(service)?.pool.replicas() ?? [];
+    }
+
+    // ---- HTTP ------------------------------------------------------------------------------
+
+    /**
+     * Handles `/api/v1/service/...` requests; returns false for other paths (left to the server).
+     */
+    handle(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): boolean {
+        const url = req.url ?? "";
+        if (!url.startsWith(SERVICE_PREFIX)) return false;
+        const q = url.indexOf("?");
+        const path = q < 0 ? url : url.slice(0, q);
+        const search = q < 0 ? "" : url.slice(q);
+        const rest = path.slice(SERVICE_PREFIX.length);
+        const slash = rest.indexOf("/");
+        const name = slash < 0 ? rest : rest.slice(0, slash);
+        const op = slash < 0 ? "" : rest.slice(slash + 1);
+        const requestId = requestIdFrom(req.headers);
+        if (this.closing) res.shouldKeepAlive = false;
+
+        if (op !== "score" && op !== "swagger.json") {
+            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 404, "no_route");
+            return true;
+        }
+        const method = req.method ?? "";
+        const allowed = op === "score" ? method === "POST" || method === "GET" : method === "GET";
+        if (!allowed) {
+            // AML routes only POST and GET to the model (aml-v1-spec §5).
+            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 405, "method", {
+                allow: op === "score" ? "GET, POST" : "GET",
+            });
+            return true;
+        }
+        const cl = req.headers["content-length"];
+        if (cl !== undefined && Number(cl) > this.limits.maxBodyBytes) {
+            // R19, before reading anything (and before auth: the limit is no secret).
+            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 413, "body_too_large");
+            return true;
+        }
+        const entry = SERVICE_NAME_PATTERN.test(name) ? this.entries.get(name) : undefined;
+        const definition = entry?.definition;
+        if (!entry || !definition) {
+            void this.unknownService(req, res, ctx, name, requestId);
+            return true;
+        }
+        if (definition.auth.mode === "none") {
+            this.forward(req, res, ctx, entry, definition, op, search, requestId);
+            return true;
+        }
+        void this.authenticateThenForward(req, res, ctx, entry, definition, op, search, requestId);
+        return true;
+    }
+
+    private async authenticateThenForward(
+        req: IncomingMessage,
+        res: ServerResponse,
+        ctx: RequestContext,
+        entry: ServiceEntry,
+        definition: ServiceDefinition,
+        op: string,
+        search: string,
+        requestId: string,
+    ): Promise<void> {
+        const result = await this.check(definition.auth, req.headers, definition.name);
+        if (res.destroyed || res.headersSent) {
+            this.account(req, ctx, definition.name, requestId, 499, "client_closed");
+            return;
+        }
+        if (!result.ok) {
+            this.unauthorized(req, res, ctx, definition.name, requestId, result.challenge);
+            return;
+        }
+        // The definition may have changed (or the service gone) while auth ran: use the current one.
+        if (this.entries.get(definition.name) !== entry || !entry.definition) {
+            void this.unknownService(req, res, ctx, definition.name, requestId);
+            return;
+        }
+        this.forward(req, res, ctx, entry, entry.definition, op, search, requestId);
+    }
+
+    private forward(
+        req: IncomingMessage,
+        res: ServerResponse,
+        ctx: RequestContext,
+        entry: ServiceEntry,
+        definition: ServiceDefinition,
+        op: string,
+        search: string,
+        requestId: string,
+    ): void {
+        const exchange = new Exchange({
+            service: definition.name,
+            pool: entry.pool,
+            req,
+            res,
+            upstreamPath: (op === "score" ? "/score" : "/swagger.json") + search,
+            logPath: `${SERVICE_PREFIX}${definition.name}/${op}`,
+            headers: upstreamRequestHeaders(req.headers, {
+                requestId,
+                clientIp: req.socket.remoteAddress,
+                proto: ctx.proto,
+            }),
+            requestId,
+            scoringTimeoutMs: definition.settings.scoringTimeoutMs,
+            startedAt: ctx.startedAt,
+            limits: this.limits,
+            metrics: this.metrics,
+            logger: this.logger,
+            accessLog: this.accessLog,
+            onDone: this.onExchangeDone,
+        });
+        exchange.listNode = this.exchanges.push(exchange);
+        exchange.start();
+    }
+
+    private readonly onExchangeDone = (exchange: Exchange): void => {
+        if (exchange.listNode) this.exchanges.remove(exchange.listNode);
+        exchange.listNode = undefined;
+    };
+
+    private async check(
+        auth: ServiceAuthConfig,
+        headers: IncomingHttpHeaders,
+        service: string,
+    ): Promise<AuthResult> {
+        if (!this.authenticator) return { ok: false };
+        try {
+            return await this.authenticator.authenticate(auth, headers, service);
+        } catch (err) {
+            // A bug or an outage in auth must not let requests through, nor say why they failed.
+            this.logger.error({ service, err: (err as Error).message }, "authenticator failed");
+            return { ok: false };
+        }
+    }
+
+    /** See the module comment: 404 only for callers that prove they hold some valid credential. */
+    private async unknownService(
+        req: IncomingMessage,
+        res: ServerResponse,
+        ctx: RequestContext,
+        name: string,
+        requestId: string,
+    ): Promise<void> {
+        const protectedServices = [...this.entries.values()]
+            .map((e) => e.definition)
+            .filter((d): d is ServiceDefinition => d !== undefined && d.auth.mode !== "none");
+        let reveal = protectedServices.length === 0;
+        if (!reveal && req.headers.authorization !== undefined) {
+            for (const d of protectedServices) {
+                if ((await this.check(d.auth, req.headers, d.name)).ok) {
+                    reveal = true;
+                    break;
+                }
+            }
+        }
+        let challenge: string | undefined;
+        if (!reveal) {
+            const shown = SERVICE_NAME_PATTERN.test(name) ? name : UNKNOWN_SERVICE_LABEL;
+            challenge = (await this.check(this.decoyAuth, req.headers, shown)).challenge;
+        }
+        if (res.destroyed || res.headersSent) {
+            this.account(req, ctx, UNKNOWN_SERVICE_LABEL, requestId, 499, "client_closed");
+            return;
+        }
+        if (reveal)
+            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 404, "unknown_service");
+        else this.unauthorized(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, challenge);
+    }
+
+    private unauthorized(
+        req: IncomingMessage,
+        res: ServerResponse,
+        ctx: RequestContext,
+        service: string,
+        requestId: string,
+        challenge: string | undefined,
+    ): void {
+        this.answer(req, res, ctx, service, requestId, 401, "unauthorized", {
+            "www-authenticate": challenge ?? "Bearer",
+        });
+    }
+
+    /** The router answers without a replica; a body the client may still send is not read. */
+    private answer(
+        req: IncomingMessage,
+        res: ServerResponse,
+        ctx: RequestContext,
+        service: string,
+        requestId: string,
+        status: number,
+        reason: string,
+        headers?: Record<string, string>,
+    ): void {
+        const cl = req.headers["content-length"];
+        const bodyMayFollow =
+            !req.complete &&
+            (req.headers["transfer-encoding"] !== undefined || (cl !== undefined && cl !== "0"));
+        const expectContinue =
+            typeof req.headers.expect === "string" &&
+            req.headers.expect.toLowerCase() === "100-continue";
+        if (status === 413 || (bodyMayFollow && !expectContinue)) {
+            // Unread body: answer and close the connection (lingering briefly, see respond.ts).
+            if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
+            sendErrorAndClose(
+                req,
+                res,
+                status,
+                requestId,
+                expectContinue ? 0 : this.limits.lingerMs,
+            );
+        } else {
+            sendError(res, status, requestId, headers);
+        }
+        this.metrics.rejections.inc({ service, reason });
+        res.once("close", () => this.account(req, ctx, service, requestId, status, reason));
+    }
+
+    private account(
+        req: IncomingMessage,
+        ctx: RequestContext,
+        service: string,
+        requestId: string,
+        status: number,
+        reason: string,
+    ): void {
+        const durationMs = performance.now() - ctx.startedAt;
+        this.metrics.requests.inc({ service, code: String(status) });
+        this.metrics.duration.observe({ service }, durationMs / 1000);
+        if (this.accessLog) {
+            const url = req.url ?? "";
+            const q = url.indexOf("?");
+            logAccess(this.logger, {
+                requestId,
+                service,
+                method: req.method ?? "",
+                path: (q < 0 ? url : url.slice(0, q)).slice(0, 200),
+                status,
+                durationMs: Math.round(durationMs * 1000) / 1000,
+                reason,
+            });
+        }
+    }
+
+    // ---- shutdown --------------------------------------------------------------------------
+
+    /**
+     * Graceful stop (DESIGN §5 "No request is lost"): readiness goes false, queued and in-flight
+     * requests are served for up to `timeoutMs`, then whatever remains is cut (503 for queued
+     * requests), agents close and the authenticator is released. The HTTP listener is the
+     * server's business (`RouterServer.close` calls this).
+     */
+    close(timeoutMs = 30_000): Promise<void> {
+        if (this.closed) return this.closed;
+        this.closing = true;
+        this.closed = (async () => {
+            const pools = [...this.entries.values()].map((e) => e.pool);
+            const deadline = Date.now() + timeoutMs;
+            await Promise.all(pools.map((p) => p.whenIdle(Math.max(0, deadline - Date.now()))));
+            for (const p of pools) p.close();
+            for (const ex of this.exchanges.values()) ex.abort();
+            for (const p of pools) p.dispose();
+            this.authenticator?.close?.();
+            this.logger.info("router closed");
+        })();
+        return this.closed;
+    }
+
+    private entry(name: string): ServiceEntry {
+        let entry = this.entries.get(name);
+        if (!entry) {
+            const upstreamOptions = this.upstreamOptions;
+            entry = {
+                definition: undefined,
+                pool: new ServicePool<Upstream>({
+                    concurrency: 1,
+                    maxWaitMs: 500,
+                    queueLimit: this.queueLimit,
+                    createUpstream: (r) => createUpstream(r.url, upstreamOptions),
+                    disposeUpstream,
+                }),
+            };
+            this.entries.set(name, entry);
+        }
+        return entry;
+    }
+
+    private *loads(): Iterable<readonly [string, ServiceLoad]> {
+        for (const [name, entry] of this.entries) {
+            if (entry.definition) yield [name, entry.pool.load()] as const;
+        }
+    }
+}

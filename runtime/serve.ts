@@ -1,0 +1,290 @@
+/**
+ * `amlaks serve`: the local runtime (DESIGN §6). From a validated {@link ServeConfig} it lays the
+ * models out under a temporary AZUREML_MODEL_DIR, resolves and stores the keys, starts the router
+ * on the given address with the local backend (replicas = model-server processes) and the
+ * autoscaler loop, reports progress, and shuts everything down cleanly (drain, then stop
+ * replicas, then remove the model layout). No part of it binds anything but `config.host`
+ * (router) and 127.0.0.1 (replicas).
+ */
+import { relative } from "node:path";
+import pino from "pino";
+import { AutoscalerLoop, type AutoscalerDecisionEvent } from "../router/autoscaler/loop";
+import { LocalBackend, type ReplicaEvent } from "../router/backends/local";
+import { type RouterExtensionFactory, type RunningRouter, startRouter } from "../router/main";
+import { REDACTED_PATHS } from "../router/log";
+import type { ServiceDefinition } from "../router/types";
+import type { ServeConfig } from "./args";
+import { type ConsoleSink, consoleDestination } from "./console";
+import { readKeysFile, resolveServiceAuth, writeKeysFile } from "./keys";
+import { materializeModelLayout, type MaterializedLayout } from "./models";
+import { harnessPath } from "./paths";
+
+/** Replicas always listen on loopback: only the router is reachable from outside. */
+const REPLICA_HOST = "127.0.0.1";
+
+export interface ServeIo extends ConsoleSink {
+    /** Print keys themselves (a terminal) or only the keys file path (a pipe, a log file). */
+    readonly showKeys: boolean;
+}
+
+export interface RunningService {
+    readonly name: string;
+    readonly scoringUri: string;
+    readonly swaggerUri: string;
+    readonly metricsUri: string;
+    readonly keysFile: string;
+    readonly router: RunningRouter;
+    readonly backend: LocalBackend;
+    /** Drains requests, stops replicas, removes the model layout. Idempotent. */
+    stop(): Promise<void>;
+}
+
+/** The replica argv, environment and working directory for the chosen model server. */
+export function replicaLaunch(
+    config: ServeConfig,
+    modelDir: string,
+): { command: string[]; env: Record<string, string> } {
+    const s = config.settings;
+    const entryRelative = relative(config.sourceDir, config.entryScript);
+    // The AML contract's environment (aml-v1-spec §5); SERVER_PORT/SERVER_HOST come from the backend.
+    const env: Record<string, string> = {
+        AML_APP_ROOT: config.sourceDir,
+        AZUREML_SOURCE_DIRECTORY: config.sourceDir,
+        AZUREML_ENTRY_SCRIPT: entryRelative,
+        AZUREML_MODEL_DIR: modelDir,
+        SERVICE_NAME: s.name,
+        SERVICE_VERSION: "1",
+        WORKSPACE_NAME: "local",
+        SCORING_TIMEOUT_MS: String(s.scoringTimeoutMs),
+        // One run() per concurrent request slot the router hands this replica.
+        WORKER_COUNT: String(s.replicaMaxConcurrentRequests),
+        AML_APP_INSIGHTS_ENABLED: "false",
+        AML_MODEL_DC_STORAGE_ENABLED: String(s.collectModelData),
+        PYTHONUNBUFFERED: "1",
+        // Keep the user's source folder free of __pycache__.
+        PYTHONDONTWRITEBYTECODE: "1",
+    };
+    switch (config.server.kind) {
+        case "harness":
+            return { command: [config.server.python, harnessPath()], env };
+        case "azmlinfsrv":
+            return {
+                command: [
+                    config.server.executable,
+                    "--entry_script",
+                    config.entryScript,
+                    "--model_dir",
+                    modelDir,
+                ],
+                env,
+            };
+        case "command":
+            return { command: [...config.server.argv], env };
+    }
+}
+
+/** One line per scaling decision: `scale diabetes 1 → 3 (utilization 240% > 70%)`. */
+export function formatDecision(e: AutoscalerDecisionEvent, target: number): string | undefined {
+    const d = e.decision;
+    if (d.direction === "none") return undefined;
+    const util = `${Math.round(d.utilization * 100)}%`;
+    const why: Record<string, string> = {
+        "above-target": `utilization ${util} > ${target}%`,
+        "below-target": `utilization ${util} < ${target}%`,
+        "below-min": "below autoscaleMinReplicas",
+        "above-max": "above autoscaleMaxReplicas",
+        "fixed-replicas": "numReplicas",
+    };
+    return `scale ${e.service} ${e.current} → ${d.desired} (${why[d.reason] ?? d.reason})`;
+}
+
+/** A path relative to the working directory when it is below it, else absolute. */
+function shownPath(path: string): string {
+    const rel = relative(process.cwd(), path);
+    return rel && !rel.startsWith("..") ? rel : path;
+}
+
+function seconds(ms: number): string {
+    return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Starts the service; resolves once the first replica is ready (or rejects, all stopped). */
+export async function startService(config: ServeConfig, io: ServeIo): Promise<RunningService> {
+    const settings = config.settings;
+    const name = settings.name;
+    const t0 = Date.now();
+
+    // Keys first: a fixed name for the file, reused across restarts.
+    const previous = readKeysFile(config.keysFile, name);
+    const resolved = await resolveServiceAuth(settings, previous);
+
+    let layout: MaterializedLayout | undefined = materializeModelLayout(config.models);
+    const removeLayout = (): void => {
+        layout?.remove();
+        layout = undefined;
+    };
+    process.once("exit", removeLayout);
+
+    const definition: ServiceDefinition = {
+        name,
+        settings: {
+            ...settings,
+            primaryKey: resolved.auth.primaryKey,
+            secondaryKey: resolved.auth.secondaryKey,
+        },
+        auth: resolved.auth,
+    };
+    const logger = pino(
+        {
+            level: "info",
+            redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+            base: undefined,
+            timestamp: false,
+        },
+        consoleDestination(io, config.accessLog),
+    );
+
+    const launch = replicaLaunch(config, layout.modelDir);
+    const desiredNow = (): number => backend.currentReplicas(name);
+    const readyNow = (): number => backend.replicas(name).filter((r) => r.state === "ready").length;
+    const started = new Map<string, number>();
+    const onReplicaEvent = (e: ReplicaEvent): void => {
+        if (e.type === "starting") {
+            started.set(e.replica, Date.now());
+            io.out(`replica ${e.replica} starting (pid ${e.pid}, port ${e.port})…`);
+        } else if (e.type === "ready") {
+            const since = started.get(e.replica);
+            io.out(
+                `replica ${e.replica} ready${since ? ` in ${seconds(Date.now() - since)}` : ""} ` +
+                    `(${readyNow()}/${desiredNow()} ready)`,
+            );
+        } else if (e.type === "stopped") {
+            io.out(`replica ${e.replica} stopped (${readyNow()}/${desiredNow()} ready)`);
+        } else if (e.type === "failed") {
+            io.err(`replica ${e.replica} failed: ${e.error?.reason ?? "unknown reason"}`);
+        }
+    };
+    const backend = new LocalBackend({
+        services: [
+            {
+                definition,
+                command: launch.command,
+                env: launch.env,
+                cwd: config.sourceDir,
+                host: REPLICA_HOST,
+            },
+        ],
+        logger,
+        onReplicaEvent,
+    });
+    const autoscaler: RouterExtensionFactory = (ctx) => {
+        const loop = new AutoscalerLoop({
+            routing: ctx.router,
+            backend,
+            registry: ctx.registry,
+            logger: ctx.logger,
+            scaleDownDelayMs: config.scaleDownDelayMs,
+            onDecision: (e) => {
+                const line = formatDecision(e, settings.autoscaleTargetUtilization);
+                if (line) io.out(line);
+            },
+        });
+        return {
+            wrapListener: (next) => loop.tee(next),
+            start: () => loop.start(),
+            stop: () => loop.stop(),
+        };
+    };
+
+    const replicasAtStart = settings.autoscaleEnabled
+        ? settings.autoscaleMinReplicas
+        : (settings.numReplicas ?? 1);
+    io.out(
+        `amlaks: serving "${name}" from ${shownPath(config.entryScript)} ` +
+            `(${config.models.length} model${config.models.length === 1 ? "" : "s"}, ` +
+            `${config.server.kind === "command" ? "custom replica command" : config.server.kind}, ` +
+            `${settings.autoscaleEnabled ? `autoscale ${settings.autoscaleMinReplicas}-${settings.autoscaleMaxReplicas} at ${settings.autoscaleTargetUtilization}%` : `${replicasAtStart} replica${replicasAtStart === 1 ? "" : "s"}`})`,
+    );
+
+    let router: RunningRouter;
+    try {
+        router = await startRouter({
+            host: config.host,
+            httpPort: config.tls ? null : config.port,
+            httpsPort: config.tls ? config.port : undefined,
+            tlsCertFile: config.tls?.certFile,
+            tlsKeyFile: config.tls?.keyFile,
+            backend,
+            extensions: [autoscaler],
+            logger,
+            router: { accessLog: true },
+        });
+    } catch (err) {
+        await backend.stop().catch(() => undefined);
+        removeLayout();
+        throw err;
+    }
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+        stopping ??= (async () => {
+            try {
+                await router.stop();
+            } finally {
+                removeLayout();
+                process.removeListener("exit", removeLayout);
+            }
+        })();
+        return stopping;
+    };
+
+    const base = (router.httpUrl ?? router.httpsUrl ?? "").replace(/\/+$/, "");
+    const scoringUri = `${base}/api/v1/service/${name}/score`;
+    const swaggerUri = `${base}/api/v1/service/${name}/swagger.json`;
+    const metricsUri = `${base}/metrics`;
+    try {
+        writeKeysFile(config.keysFile, { ...resolved.file, scoringUri, swaggerUri });
+        await backend.firstReady(name);
+    } catch (err) {
+        await stop();
+        throw err;
+    }
+
+    const keysShown = shownPath(config.keysFile);
+    io.out(`amlaks: "${name}" is ready in ${seconds(Date.now() - t0)}`);
+    io.out(`  scoring URI:  ${scoringUri}`);
+    io.out(`  swagger URI:  ${swaggerUri}`);
+    io.out(`  metrics:      ${metricsUri}`);
+    if (resolved.auth.mode === "key") {
+        const note = resolved.generated.length > 0 ? "generated" : "reused";
+        if (io.showKeys) {
+            io.out(`  primary key:   ${resolved.auth.primaryKey}`);
+            io.out(`  secondary key: ${resolved.auth.secondaryKey}`);
+            io.out(`  keys (${note}) are also in ${keysShown} (mode 0600)`);
+            if (config.sample)
+                io.out(
+                    `  try: curl -H "Authorization: Bearer ${resolved.auth.primaryKey}" ` +
+                        `-H "Content-Type: application/json" -d '{"data": [[0.038, 0.051, 0.062, 0.022, -0.044, -0.035, -0.043, -0.003, 0.020, -0.018]]}' ${scoringUri}`,
+                );
+        } else {
+            io.out(`  keys (${note}): ${keysShown} (mode 0600; primaryKey, secondaryKey)`);
+        }
+    } else if (resolved.auth.mode === "token") {
+        io.out(`  token auth: signing key in ${keysShown} (mode 0600)`);
+        io.out(`  get a token: amlaks token --keys-file ${keysShown}`);
+    } else {
+        io.out("  auth: off (authEnabled: false)");
+    }
+    io.out("  Ctrl-C stops the service (requests in flight finish first).");
+
+    return {
+        name,
+        scoringUri,
+        swaggerUri,
+        metricsUri,
+        keysFile: config.keysFile,
+        router,
+        backend,
+        stop,
+    };
+}

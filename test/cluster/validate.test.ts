@@ -1,0 +1,958 @@
+/**
+ * Every AksInferenceCluster validation rule with its exact message (R9-R11, aml-v1-spec §2).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { AksInferenceClusterArgs } from "../../components/cluster/args";
+import { validateAksInferenceClusterArgs } from "../../components/cluster/validate";
+import { ValidationError, ValidationProblem } from "../../components/common/validation";
+import { certKubeconfig } from "./mocks";
+
+const IMAGE = "myacr.azurecr.io/amlaks-router:0.1.0";
+const BASE: AksInferenceClusterArgs = {
+    location: "westeurope",
+    resourceGroupName: "rg",
+    routerImage: IMAGE,
+};
+const AKS_ID =
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ContainerService/managedClusters/aks1";
+const SUBNET_ID =
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks";
+const CERT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const KEY = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+const CNI = {
+    networkPlugin: "azure",
+    vnetSubnetId: SUBNET_ID,
+    serviceCidr: "10.0.0.0/16",
+    dnsServiceIp: "10.0.0.10",
+};
+
+function problems(
+    args: Partial<AksInferenceClusterArgs> | Record<string, unknown>,
+): ValidationProblem[] {
+    try {
+        validateAksInferenceClusterArgs(args as AksInferenceClusterArgs);
+    } catch (e) {
+        assert.ok(e instanceof ValidationError, String(e));
+        return [...e.problems];
+    }
+    return [];
+}
+
+/** Asserts the args produce exactly these problems (field, value, rule). */
+function expectProblems(
+    args: Record<string, unknown>,
+    expected: [string, unknown, string][],
+): void {
+    assert.deepEqual(
+        problems(args).map((p) => [p.field, p.value, p.rule]),
+        expected,
+    );
+}
+
+describe("validateAksInferenceClusterArgs: defaults and modes", () => {
+    it("accepts the minimal create args and resolves the v1 defaults", () => {
+        const r = validateAksInferenceClusterArgs(BASE);
+        assert.equal(r.mode, "create");
+        assert.equal(r.purpose, "FastProd");
+        assert.equal(r.networkPlugin, "kubenet");
+        assert.equal(r.loadBalancerType, "PublicIp");
+        assert.equal(r.routerNamespace, "azureml");
+        assert.equal(r.agentCount, 3);
+        assert.equal(r.vmSize, "Standard_D3_v2");
+        assert.equal(r.skuTier, "Standard");
+        assert.equal(r.gpu, false);
+        assert.equal(r.installNvidiaDevicePlugin, false);
+        assert.equal(r.disableLocalAccounts, true);
+        assert.equal(r.defenderEnabled, true);
+        assert.equal(r.containerInsightsEnabled, true);
+        assert.equal(r.tls, false);
+        assert.equal(r.attachToWorkspace, false);
+        assert.equal(
+            validateAksInferenceClusterArgs({ ...BASE, clusterPurpose: "DevTest", agentCount: 1 })
+                .skuTier,
+            "Free",
+        );
+    });
+
+    it("detects GPU SKUs and installs the NVIDIA plugin only when creating (R9)", () => {
+        const gpu = validateAksInferenceClusterArgs({
+            ...BASE,
+            vmSize: "Standard_NC6s_v3",
+            agentCount: 3,
+        });
+        assert.equal(gpu.gpu, true);
+        assert.equal(gpu.installNvidiaDevicePlugin, true);
+        const attach = validateAksInferenceClusterArgs({
+            resourceId: AKS_ID,
+            routerImage: IMAGE,
+            vmSize: "Standard_NC6s_v3",
+        });
+        assert.equal(attach.mode, "attach");
+        assert.equal(attach.gpu, true);
+        assert.equal(attach.installNvidiaDevicePlugin, false);
+        const fpga = validateAksInferenceClusterArgs({
+            kubeconfig: certKubeconfig(),
+            routerImage: IMAGE,
+            vmSize: "Standard_PB6s",
+        });
+        assert.equal(fpga.mode, "kubeconfig");
+        assert.equal(fpga.fpga, true);
+        const unknown = validateAksInferenceClusterArgs({
+            ...BASE,
+            vmSize: pulumi.output("Standard_NC6s_v3"),
+        });
+        assert.equal(unknown.gpu, undefined);
+        assert.equal(unknown.installNvidiaDevicePlugin, undefined);
+    });
+
+    it("resourceId and kubeconfig are exclusive", () => {
+        expectProblems({ resourceId: AKS_ID, kubeconfig: certKubeconfig(), routerImage: IMAGE }, [
+            [
+                "resourceId",
+                AKS_ID,
+                "and kubeconfig are mutually exclusive: set resourceId to attach an existing AKS cluster, kubeconfig for any other cluster, or neither to create one",
+            ],
+        ]);
+    });
+
+    it("resourceId must be a managed cluster id (v1: 9 segments, Microsoft.ContainerService)", () => {
+        for (const bad of [
+            AKS_ID.replace(
+                "Microsoft.ContainerService/managedClusters",
+                "Microsoft.Compute/virtualMachines",
+            ),
+            `${AKS_ID}/agentPools/system`,
+            "aks1",
+        ]) {
+            expectProblems({ resourceId: bad, routerImage: IMAGE }, [
+                [
+                    "resourceId",
+                    bad,
+                    "must be an AKS cluster resource id: /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.ContainerService/managedClusters/<name>",
+                ],
+            ]);
+        }
+    });
+
+    it("kubeconfig must look like one and is never echoed", () => {
+        const p = problems({ kubeconfig: "token: s3cr3t", routerImage: IMAGE });
+        assert.deepEqual(p, [
+            {
+                field: "kubeconfig",
+                value: "(redacted)",
+                rule: "must be a kubeconfig document (YAML or JSON with clusters and users)",
+            },
+        ]);
+        assert.doesNotThrow(() =>
+            validateAksInferenceClusterArgs({ kubeconfig: pulumi.secret("x"), routerImage: IMAGE }),
+        );
+    });
+
+    it("creation-only args are errors in attach mode, naming each (agentCount included)", () => {
+        expectProblems(
+            {
+                resourceId: AKS_ID,
+                routerImage: IMAGE,
+                ...CNI,
+                agentCount: 3,
+                vmSize: "Standard_D4s_v3",
+                kubernetesVersion: "1.31",
+            },
+            [
+                [
+                    "kubernetesVersion",
+                    "1.31",
+                    "is only used when creating a cluster; remove it in attach mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "networkPlugin",
+                    "azure",
+                    "is only used when creating a cluster; remove it in attach mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "vnetSubnetId",
+                    SUBNET_ID,
+                    "is only used when creating a cluster; remove it in attach mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "serviceCidr",
+                    "10.0.0.0/16",
+                    "is only used when creating a cluster; remove it in attach mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "dnsServiceIp",
+                    "10.0.0.10",
+                    "is only used when creating a cluster; remove it in attach mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "agentCount",
+                    3,
+                    "is only used when creating a cluster; in attach mode the node count is read from the cluster",
+                ],
+            ],
+        );
+    });
+
+    it("kubeconfig mode: creation-only and Azure-only args are errors; agentCount/vmSize are declarations", () => {
+        expectProblems(
+            {
+                kubeconfig: certKubeconfig(),
+                routerImage: IMAGE,
+                resourceGroupName: "rg",
+                defenderEnabled: true,
+                workspaceName: "ws1",
+                workspaceResourceGroupName: "rg",
+                containerRegistryId:
+                    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr12345",
+                leafDomainLabel: "scoring",
+                agentCount: 1,
+                vmSize: "Standard_D4s_v3",
+                clusterPurpose: "DevTest",
+            },
+            [
+                [
+                    "resourceGroupName",
+                    "rg",
+                    "is only used when creating a cluster; remove it in kubeconfig mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "defenderEnabled",
+                    true,
+                    "is only used when creating a cluster; remove it in kubeconfig mode (the existing cluster keeps its own setting)",
+                ],
+                [
+                    "workspaceName",
+                    "ws1",
+                    "is not available in kubeconfig mode: attaching a compute to the workspace needs an AKS cluster resource id",
+                ],
+                [
+                    "workspaceResourceGroupName",
+                    "rg",
+                    "is not available in kubeconfig mode: attaching a compute to the workspace needs an AKS cluster resource id",
+                ],
+                [
+                    "containerRegistryId",
+                    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr12345",
+                    "is not available in kubeconfig mode: the AcrPull grant needs the AKS kubelet identity",
+                ],
+                [
+                    "leafDomainLabel",
+                    "scoring",
+                    "is not available in kubeconfig mode: Azure DNS labels are only available on AKS",
+                ],
+            ],
+        );
+        expectProblems(
+            {
+                kubeconfig: certKubeconfig(),
+                routerImage: IMAGE,
+                loadBalancerType: "InternalLoadBalancer",
+            },
+            [
+                [
+                    "loadBalancerType",
+                    "InternalLoadBalancer",
+                    "is not available in kubeconfig mode: Azure load balancer annotations are only added on AKS",
+                ],
+            ],
+        );
+        // Declared sizing is checked in kubeconfig mode.
+        expectProblems(
+            {
+                kubeconfig: certKubeconfig(),
+                routerImage: IMAGE,
+                agentCount: 1,
+                vmSize: "Standard_D4s_v3",
+            },
+            [
+                [
+                    "agentCount",
+                    1,
+                    "is below 3; FastProd needs at least 3 nodes (use DevTest for smaller clusters)",
+                ],
+                [
+                    "vmSize",
+                    "Standard_D4s_v3",
+                    "gives 4 vCPUs in total (1 x 4 vCPUs); FastProd needs at least 12 (choose a larger SKU or more nodes)",
+                ],
+            ],
+        );
+    });
+
+    it("create mode needs location and resourceGroupName; every mode needs routerImage", () => {
+        expectProblems({}, [
+            ["location", undefined, "is required when creating a cluster"],
+            ["resourceGroupName", undefined, "is required when creating a cluster"],
+            [
+                "routerImage",
+                undefined,
+                "is required: the image reference of the amlaks router (e.g. <acr>.azurecr.io/amlaks-router:<version>)",
+            ],
+        ]);
+        expectProblems({ ...BASE, location: "west-europe!" }, [
+            ["location", "west-europe!", "must be an Azure region name such as westeurope"],
+        ]);
+        expectProblems({ ...BASE, routerImage: "https://myacr.azurecr.io/Router:1" }, [
+            [
+                "routerImage",
+                "https://myacr.azurecr.io/Router:1",
+                "must be an image reference such as myacr.azurecr.io/amlaks-router:0.1.0",
+            ],
+        ]);
+    });
+
+    it("args that decide which resources exist must be plain values", () => {
+        expectProblems(
+            {
+                ...BASE,
+                clusterPurpose: pulumi.output("DevTest"),
+                defenderEnabled: Promise.resolve(true),
+            },
+            [
+                [
+                    "clusterPurpose",
+                    "(unresolved Output)",
+                    "must be a plain value, not an Output: it decides which resources are created",
+                ],
+                [
+                    "defenderEnabled",
+                    "(unresolved Output)",
+                    "must be a plain value, not an Output: it decides which resources are created",
+                ],
+            ],
+        );
+    });
+});
+
+describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", () => {
+    it("clusterName, kubernetesVersion, skuTier, clusterPurpose", () => {
+        expectProblems(
+            {
+                ...BASE,
+                clusterName: "-bad",
+                kubernetesVersion: "latest",
+                skuTier: "Gold",
+                clusterPurpose: "Prod",
+            },
+            [
+                [
+                    "clusterName",
+                    "-bad",
+                    "must be 1-63 characters of letters, digits, dashes and underscores, starting and ending with a letter or digit",
+                ],
+                [
+                    "kubernetesVersion",
+                    "latest",
+                    'must be "<major>.<minor>" or "<major>.<minor>.<patch>", e.g. "1.31"',
+                ],
+                ["clusterPurpose", "Prod", 'must be one of "DevTest", "FastProd", "DenseProd"'],
+                ["skuTier", "Gold", 'must be one of "Free", "Standard", "Premium"'],
+            ],
+        );
+    });
+
+    it("agentCount is a whole number > 0, vmSize a VM size name, vmCpuCount > 0", () => {
+        expectProblems({ ...BASE, agentCount: 0, vmSize: "D3_v2", vmCpuCount: 2.5 }, [
+            ["agentCount", 0, "must be a whole number from 1 to 1000"],
+            ["vmSize", "D3_v2", 'must be an Azure VM size name such as "Standard_D3_v2"'],
+            ["vmCpuCount", 2.5, "must be a whole number greater than 0"],
+        ]);
+        expectProblems({ ...BASE, agentCount: 1.5 }, [
+            ["agentCount", 1.5, "must be a whole number from 1 to 1000"],
+        ]);
+    });
+
+    it("FastProd sizing uses the defaults when only one of agentCount/vmSize is given", () => {
+        expectProblems({ ...BASE, agentCount: 2 }, [
+            [
+                "agentCount",
+                2,
+                "is below 3; FastProd needs at least 3 nodes (use DevTest for smaller clusters)",
+            ],
+            [
+                "vmSize",
+                "Standard_D3_v2",
+                "gives 8 vCPUs in total (2 x 4 vCPUs); FastProd needs at least 12 (choose a larger SKU or more nodes)",
+            ],
+        ]);
+        expectProblems({ ...BASE, vmSize: "Standard_B2s" }, [
+            [
+                "vmSize",
+                "Standard_B2s",
+                "gives 6 vCPUs in total (3 x 2 vCPUs); FastProd needs at least 12 (choose a larger SKU or more nodes)",
+            ],
+        ]);
+        assert.deepEqual(problems({ ...BASE, clusterPurpose: "DevTest", agentCount: 1 }), []);
+        expectProblems(
+            { ...BASE, clusterPurpose: "DevTest", agentCount: 1, vmSize: "Standard_B1s" },
+            [
+                [
+                    "agentCount",
+                    1,
+                    "gives 1 vCPUs in total (1 x 1 vCPUs of Standard_B1s); DevTest needs at least 2",
+                ],
+            ],
+        );
+    });
+
+    it("an unknown SKU needs vmCpuCount", () => {
+        expectProblems(
+            { ...BASE, clusterPurpose: "DevTest", vmSize: "Standard_Q2_v9", agentCount: 1 },
+            [
+                [
+                    "vmSize",
+                    "Standard_Q2_v9",
+                    "is not in the built-in SKU table (components/cluster/sizing.ts), so its vCPU count is unknown and the DevTest sizing rule cannot be checked; set vmCpuCount to the SKU's vCPUs per node (see `az vm list-sizes --location <region>`)",
+                ],
+            ],
+        );
+        assert.deepEqual(problems({ ...BASE, vmSize: "Standard_Q2_v9", vmCpuCount: 4 }), []);
+    });
+
+    it("sizing is skipped while a value is an unresolved Output, and in attach mode", () => {
+        assert.deepEqual(problems({ ...BASE, agentCount: pulumi.output(1) }), []);
+        assert.deepEqual(
+            problems({ resourceId: AKS_ID, routerImage: IMAGE, vmSize: "Standard_B1s" }),
+            [],
+        );
+    });
+});
+
+describe("validateAksInferenceClusterArgs: network (R11)", () => {
+    it("Azure CNI needs subnet, service CIDR and DNS IP together", () => {
+        const rule =
+            'is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)';
+        expectProblems({ ...BASE, networkPlugin: "azure" }, [
+            ["vnetSubnetId", undefined, rule],
+            ["serviceCidr", undefined, rule],
+            ["dnsServiceIp", undefined, rule],
+        ]);
+        assert.deepEqual(problems({ ...BASE, ...CNI }), []);
+        expectProblems({ ...BASE, ...CNI, podCidr: "10.244.0.0/16" }, [
+            [
+                "podCidr",
+                "10.244.0.0/16",
+                'is only used with networkPlugin "kubenet" (Azure CNI gives pods addresses from the subnet)',
+            ],
+        ]);
+        expectProblems({ ...BASE, networkPlugin: "calico" }, [
+            ["networkPlugin", "calico", 'must be one of "kubenet", "azure"'],
+        ]);
+    });
+
+    it("kubenet accepts a custom service range, as a pair", () => {
+        assert.deepEqual(
+            problems({ ...BASE, serviceCidr: "10.2.0.0/16", dnsServiceIp: "10.2.0.10" }),
+            [],
+        );
+        expectProblems({ ...BASE, serviceCidr: "10.2.0.0/16" }, [
+            [
+                "dnsServiceIp",
+                undefined,
+                "is required when serviceCidr is set (give both or neither)",
+            ],
+        ]);
+        expectProblems({ ...BASE, dnsServiceIp: "10.0.0.10" }, [
+            [
+                "serviceCidr",
+                undefined,
+                "is required when dnsServiceIp is set (give both or neither)",
+            ],
+        ]);
+        expectProblems({ ...BASE, vnetSubnetAddressPrefix: "10.240.0.0/16" }, [
+            ["vnetSubnetAddressPrefix", "10.240.0.0/16", "is only used with vnetSubnetId"],
+        ]);
+    });
+
+    it("subnet ids and CIDR syntax", () => {
+        expectProblems(
+            {
+                ...BASE,
+                ...CNI,
+                vnetSubnetId: "aks-subnet",
+                serviceCidr: "10.0.0/16",
+                dnsServiceIp: "10.0.0.x",
+            },
+            [
+                [
+                    "vnetSubnetId",
+                    "aks-subnet",
+                    "must be a subnet resource id: /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>",
+                ],
+                ["serviceCidr", "10.0.0/16", "must be an IPv4 CIDR such as 10.0.0.0/16"],
+                ["dnsServiceIp", "10.0.0.x", "must be an IPv4 address such as 10.0.0.10"],
+            ],
+        );
+        expectProblems({ ...BASE, ...CNI, serviceCidr: "10.0.0.5/16" }, [
+            ["serviceCidr", "10.0.0.5/16", "must be a network address: did you mean 10.0.0.0/16?"],
+        ]);
+    });
+
+    it("service CIDR at most /12 and outside AKS' reserved ranges", () => {
+        expectProblems({ ...BASE, ...CNI, serviceCidr: "10.0.0.0/8" }, [
+            [
+                "serviceCidr",
+                "10.0.0.0/8",
+                "is larger than /12; Kubernetes allows at most /12 for services",
+            ],
+        ]);
+        expectProblems(
+            { ...BASE, ...CNI, serviceCidr: "172.30.0.0/16", dnsServiceIp: "172.30.0.10" },
+            [
+                [
+                    "serviceCidr",
+                    "172.30.0.0/16",
+                    "overlaps 172.30.0.0/16, which AKS reserves; choose another range",
+                ],
+            ],
+        );
+    });
+
+    it("DNS service IP inside the service CIDR, not its network, first or broadcast address", () => {
+        expectProblems({ ...BASE, ...CNI, dnsServiceIp: "10.1.0.10" }, [
+            ["dnsServiceIp", "10.1.0.10", "must be inside serviceCidr 10.0.0.0/16"],
+        ]);
+        for (const ip of ["10.0.0.0", "10.0.0.1", "10.0.255.255"]) {
+            expectProblems({ ...BASE, ...CNI, dnsServiceIp: ip }, [
+                [
+                    "dnsServiceIp",
+                    ip,
+                    "must not be the network address, the first address (used by the kubernetes service) or the broadcast address of serviceCidr 10.0.0.0/16",
+                ],
+            ]);
+        }
+    });
+
+    it("service, pod, docker bridge and subnet ranges must not overlap (S9)", () => {
+        expectProblems({ ...BASE, podCidr: "10.0.0.0/14" }, [
+            [
+                "podCidr",
+                "10.0.0.0/14",
+                "overlaps the default serviceCidr 10.0.0.0/16; pod and service ranges must be disjoint",
+            ],
+        ]);
+        expectProblems({ ...BASE, serviceCidr: "10.244.0.0/16", dnsServiceIp: "10.244.0.10" }, [
+            [
+                "serviceCidr",
+                "10.244.0.0/16",
+                "overlaps the default podCidr 10.244.0.0/16; pod and service ranges must be disjoint",
+            ],
+        ]);
+        expectProblems({ ...BASE, ...CNI, dockerBridgeCidr: "10.0.0.1/24" }, [
+            [
+                "dockerBridgeCidr",
+                "10.0.0.1/24",
+                "overlaps serviceCidr 10.0.0.0/16; the docker bridge must not be in the service range",
+            ],
+        ]);
+        expectProblems({ ...BASE, podCidr: "172.16.0.0/14", dockerBridgeCidr: "172.17.0.1/16" }, [
+            [
+                "dockerBridgeCidr",
+                "172.17.0.1/16",
+                "overlaps podCidr 172.16.0.0/14; the docker bridge must not be in the pod range",
+            ],
+        ]);
+        expectProblems(
+            {
+                ...BASE,
+                ...CNI,
+                vnetSubnetAddressPrefix: "10.0.0.0/8",
+                dockerBridgeCidr: "10.200.0.1/16",
+                serviceCidr: "10.0.0.0/16",
+            },
+            [
+                [
+                    "dockerBridgeCidr",
+                    "10.200.0.1/16",
+                    "overlaps the subnet 10.0.0.0/8 (vnetSubnetAddressPrefix); the docker bridge must not be in any subnet",
+                ],
+                [
+                    "serviceCidr",
+                    "10.0.0.0/16",
+                    "overlaps the subnet 10.0.0.0/8 (vnetSubnetAddressPrefix); the service range must not overlap any subnet",
+                ],
+            ],
+        );
+        expectProblems(
+            { ...BASE, vnetSubnetId: SUBNET_ID, vnetSubnetAddressPrefix: "10.0.0.0/12" },
+            [
+                [
+                    "vnetSubnetAddressPrefix",
+                    "10.0.0.0/12",
+                    "overlaps the default serviceCidr 10.0.0.0/16; set serviceCidr and dnsServiceIp to a range outside the subnet",
+                ],
+            ],
+        );
+        expectProblems(
+            { ...BASE, vnetSubnetId: SUBNET_ID, vnetSubnetAddressPrefix: "10.244.0.0/20" },
+            [
+                [
+                    "vnetSubnetAddressPrefix",
+                    "10.244.0.0/20",
+                    "overlaps the default podCidr 10.244.0.0/16; set podCidr to a range outside the subnet",
+                ],
+            ],
+        );
+        expectProblems(
+            {
+                ...BASE,
+                vnetSubnetId: SUBNET_ID,
+                vnetSubnetAddressPrefix: "10.240.0.0/16",
+                podCidr: "10.240.0.0/16",
+            },
+            [
+                [
+                    "podCidr",
+                    "10.240.0.0/16",
+                    "overlaps the subnet 10.240.0.0/16 (vnetSubnetAddressPrefix); the pod range must not overlap the subnet",
+                ],
+            ],
+        );
+        // The v1 example values are fine.
+        assert.deepEqual(
+            problems({
+                ...BASE,
+                ...CNI,
+                dockerBridgeCidr: "172.17.0.1/16",
+                vnetSubnetAddressPrefix: "10.240.0.0/16",
+            }),
+            [],
+        );
+    });
+
+    it("unresolved network values are skipped", () => {
+        assert.deepEqual(
+            problems({
+                ...BASE,
+                ...CNI,
+                serviceCidr: pulumi.output("x"),
+                dnsServiceIp: pulumi.output("y"),
+            }),
+            [],
+        );
+    });
+});
+
+describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
+    it("load balancer type and subnet", () => {
+        expectProblems({ ...BASE, loadBalancerType: "Public" }, [
+            ["loadBalancerType", "Public", 'must be one of "PublicIp", "InternalLoadBalancer"'],
+        ]);
+        expectProblems({ ...BASE, loadBalancerSubnet: "aks-subnet" }, [
+            [
+                "loadBalancerSubnet",
+                "aks-subnet",
+                'is only used with loadBalancerType "InternalLoadBalancer"',
+            ],
+        ]);
+        expectProblems(
+            { ...BASE, loadBalancerType: "InternalLoadBalancer", loadBalancerSubnet: "bad subnet" },
+            [
+                [
+                    "loadBalancerSubnet",
+                    "bad subnet",
+                    "must be a subnet name (1-80 letters, digits, '_', '.', '-')",
+                ],
+            ],
+        );
+        assert.deepEqual(
+            problems({
+                ...BASE,
+                loadBalancerType: "InternalLoadBalancer",
+                loadBalancerSubnet: "aks-subnet",
+            }),
+            [],
+        );
+    });
+
+    it("internal load balancer cannot use a leaf domain label", () => {
+        expectProblems(
+            { ...BASE, loadBalancerType: "InternalLoadBalancer", leafDomainLabel: "scoring" },
+            [
+                [
+                    "leafDomainLabel",
+                    "scoring",
+                    'cannot be used with loadBalancerType "InternalLoadBalancer": an internal endpoint needs a custom certificate (sslCname, sslCertPem, sslKeyPem)',
+                ],
+            ],
+        );
+    });
+
+    it("leaf domain label XOR custom certificate; the custom trio is all-or-nothing", () => {
+        expectProblems(
+            {
+                ...BASE,
+                leafDomainLabel: "scoring",
+                sslCname: "a.example.com",
+                sslCertPem: CERT,
+                sslKeyPem: KEY,
+            },
+            [
+                [
+                    "leafDomainLabel",
+                    "scoring",
+                    "and the custom certificate (sslCname, sslCertPem, sslKeyPem) are mutually exclusive: use a leaf domain label or your own domain and certificate",
+                ],
+            ],
+        );
+        const rule =
+            "is required when any of sslCname, sslCertPem, sslKeyPem is set (custom certificate: give all three)";
+        expectProblems({ ...BASE, sslCertPem: CERT }, [
+            ["sslCname", undefined, rule],
+            ["sslKeyPem", undefined, rule],
+        ]);
+        assert.deepEqual(
+            problems({ ...BASE, sslCname: "a.example.com", sslCertPem: CERT, sslKeyPem: KEY }),
+            [],
+        );
+        assert.equal(
+            validateAksInferenceClusterArgs({
+                ...BASE,
+                sslCname: "a.example.com",
+                sslCertPem: CERT,
+                sslKeyPem: KEY,
+            }).tls,
+            true,
+        );
+    });
+
+    it("overwriteExistingDomain only with a leaf label; formats of label and cname", () => {
+        expectProblems({ ...BASE, overwriteExistingDomain: true }, [
+            ["overwriteExistingDomain", true, "is only used with leafDomainLabel"],
+        ]);
+        expectProblems({ ...BASE, leafDomainLabel: "Scoring_1" }, [
+            [
+                "leafDomainLabel",
+                "Scoring_1",
+                "must be 3-63 characters of lowercase letters, digits and dashes, start with a letter and end with a letter or digit",
+            ],
+        ]);
+        expectProblems({ ...BASE, sslCname: "https://x", sslCertPem: CERT, sslKeyPem: KEY }, [
+            ["sslCname", "https://x", "must be a DNS name such as scoring.example.com"],
+        ]);
+    });
+
+    it("certificate and key must be PEM and are never echoed", () => {
+        const p = problems({
+            ...BASE,
+            sslCname: "a.example.com",
+            sslCertPem: "secret-cert",
+            sslKeyPem: "secret-key",
+        });
+        assert.deepEqual(p, [
+            {
+                field: "sslCertPem",
+                value: "(redacted)",
+                rule: "must be a PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)",
+            },
+            {
+                field: "sslKeyPem",
+                value: "(redacted)",
+                rule: "must be a PEM private key (-----BEGIN PRIVATE KEY----- ... -----END PRIVATE KEY-----)",
+            },
+        ]);
+        assert.throws(
+            () =>
+                validateAksInferenceClusterArgs({
+                    ...BASE,
+                    sslCname: "a.example.com",
+                    sslCertPem: "secret-cert",
+                    sslKeyPem: "secret-key",
+                }),
+            (e: Error) => !e.message.includes("secret-cert") && !e.message.includes("secret-key"),
+        );
+        // RSA/EC key headers are PEM too.
+        assert.deepEqual(
+            problems({
+                ...BASE,
+                sslCname: "a.example.com",
+                sslCertPem: CERT,
+                sslKeyPem: KEY.replace(/PRIVATE KEY/g, "RSA PRIVATE KEY"),
+            }),
+            [],
+        );
+    });
+
+    it("router Service type: allowed values, and LoadBalancer for ILB and leaf labels", () => {
+        expectProblems({ ...BASE, routerServiceType: "Ingress" }, [
+            [
+                "routerServiceType",
+                "Ingress",
+                'must be one of "LoadBalancer", "NodePort", "ClusterIP"',
+            ],
+        ]);
+        expectProblems({ ...BASE, routerServiceType: "NodePort", leafDomainLabel: "scoring" }, [
+            [
+                "routerServiceType",
+                "NodePort",
+                'must be "LoadBalancer" with loadBalancerType "InternalLoadBalancer" or leafDomainLabel',
+            ],
+        ]);
+    });
+});
+
+describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
+    it("router namespace and watched namespaces are DNS labels", () => {
+        const rule =
+            "must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)";
+        expectProblems(
+            { ...BASE, routerNamespace: "Azure_ML", routerWatchNamespaces: ["models", "Bad!"] },
+            [
+                ["routerNamespace", "Azure_ML", rule],
+                ["routerWatchNamespaces[1]", "Bad!", rule],
+            ],
+        );
+    });
+
+    it("workspace attach: name and resource group together; compute name rules (§2.4)", () => {
+        expectProblems({ ...BASE, workspaceName: "ws1" }, [
+            [
+                "workspaceResourceGroupName",
+                undefined,
+                "is required with workspaceName (the compute is attached to that workspace)",
+            ],
+        ]);
+        expectProblems({ ...BASE, workspaceResourceGroupName: "rg" }, [
+            [
+                "workspaceName",
+                undefined,
+                "is required with workspaceResourceGroupName (the compute is attached to that workspace)",
+            ],
+        ]);
+        expectProblems({ ...BASE, computeName: "aks-compute" }, [
+            ["computeName", "aks-compute", "is only used with workspaceName"],
+        ]);
+        expectProblems(
+            {
+                ...BASE,
+                workspaceName: "w",
+                workspaceResourceGroupName: "rg",
+                computeName: "1-compute-name-too-long-xx",
+            },
+            [
+                [
+                    "workspaceName",
+                    "w",
+                    "must be 3-33 characters of letters, digits, underscores and dashes, starting with a letter or digit",
+                ],
+                [
+                    "computeName",
+                    "1-compute-name-too-long-xx",
+                    "must be 3-24 characters of letters, digits and dashes, start with a letter and end with a letter or digit",
+                ],
+            ],
+        );
+        assert.equal(
+            validateAksInferenceClusterArgs({
+                ...BASE,
+                workspaceName: "ws1",
+                workspaceResourceGroupName: "rg",
+            }).attachToWorkspace,
+            true,
+        );
+    });
+
+    it("registry and storage names/ids", () => {
+        expectProblems(
+            { ...BASE, containerRegistryId: "acr", acrName: "a-b", storageAccountName: "Storage" },
+            [
+                [
+                    "containerRegistryId",
+                    "acr",
+                    "must be a container registry resource id: /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.ContainerRegistry/registries/<name>",
+                ],
+                [
+                    "acrName",
+                    "a-b",
+                    "must be 5-50 letters and digits (a container registry name, without .azurecr.io)",
+                ],
+                ["storageAccountName", "Storage", "must be 3-24 lowercase letters and digits"],
+            ],
+        );
+    });
+
+    it("security settings", () => {
+        expectProblems(
+            {
+                ...BASE,
+                kubeloginMode: "password",
+                logAnalyticsWorkspaceId: "law",
+                adminGroupObjectIds: ["admins"],
+                defenderEnabled: "yes",
+            },
+            [
+                ["defenderEnabled", "yes", "must be true or false"],
+                [
+                    "kubeloginMode",
+                    "password",
+                    'must be one of "azurecli", "devicecode", "spn", "msi", "workloadidentity", "azd"',
+                ],
+                [
+                    "logAnalyticsWorkspaceId",
+                    "law",
+                    "must be a Log Analytics workspace resource id: /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>",
+                ],
+                ["adminGroupObjectIds[0]", "admins", "must be an Entra ID group object id (GUID)"],
+            ],
+        );
+        expectProblems({ ...BASE, disableLocalAccounts: false, kubeloginMode: "msi" }, [
+            [
+                "kubeloginMode",
+                "msi",
+                "is only used with disableLocalAccounts true (with local accounts the admin kubeconfig is used)",
+            ],
+        ]);
+    });
+
+    it("GPU plugin settings", () => {
+        expectProblems(
+            {
+                ...BASE,
+                installNvidiaDevicePlugin: "true",
+                nvidiaDevicePluginImage: "nvcr.io/NVIDIA/plugin",
+            },
+            [
+                ["installNvidiaDevicePlugin", "true", "must be true or false"],
+                [
+                    "nvidiaDevicePluginImage",
+                    "nvcr.io/NVIDIA/plugin",
+                    "must be an image reference such as nvcr.io/nvidia/k8s-device-plugin:v0.17.0",
+                ],
+            ],
+        );
+    });
+
+    it("reports ALL problems at once in one readable message", () => {
+        let err: unknown;
+        try {
+            validateAksInferenceClusterArgs({
+                routerImage: IMAGE,
+                agentCount: 0,
+                networkPlugin: "azure",
+                loadBalancerSubnet: "x",
+                sslCname: "a.example.com",
+            } as AksInferenceClusterArgs);
+        } catch (e) {
+            err = e;
+        }
+        assert.ok(err instanceof ValidationError);
+        assert.equal(err.problems.length, 9);
+        assert.equal(
+            err.message,
+            [
+                "Invalid AksInferenceCluster args:",
+                "  - location: (unset) is required when creating a cluster",
+                "  - resourceGroupName: (unset) is required when creating a cluster",
+                "  - agentCount: 0 must be a whole number from 1 to 1000",
+                '  - vnetSubnetId: (unset) is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
+                '  - serviceCidr: (unset) is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
+                '  - dnsServiceIp: (unset) is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
+                '  - loadBalancerSubnet: "x" is only used with loadBalancerType "InternalLoadBalancer"',
+                "  - sslCertPem: (unset) is required when any of sslCname, sslCertPem, sslKeyPem is set (custom certificate: give all three)",
+                "  - sslKeyPem: (unset) is required when any of sslCname, sslCertPem, sslKeyPem is set (custom certificate: give all three)",
+            ].join("\n"),
+        );
+    });
+});
