@@ -6,8 +6,8 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 
-/** Hop-by-hop headers plus the ones the proxy sets itself. Lower case. */
-const DROPPED_REQUEST_HEADERS = new Set([
+/** Hop-by-hop headers (RFC 9110 §7.6.1 and the legacy ones proxies drop). Lower case. */
+const HOP_BY_HOP_HEADERS = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -17,6 +17,11 @@ const DROPPED_REQUEST_HEADERS = new Set([
     "trailer",
     "transfer-encoding",
     "upgrade",
+];
+
+/** Hop-by-hop headers plus the ones the proxy sets itself (never forward the caller's key). */
+const DROPPED_REQUEST_HEADERS = new Set([
+    ...HOP_BY_HOP_HEADERS,
     "host",
     "expect",
     "authorization",
@@ -27,16 +32,9 @@ const DROPPED_REQUEST_HEADERS = new Set([
     "x-forwarded-host",
 ]);
 
+/** Hop-by-hop headers plus the request ids the router sets on the response itself. */
 const DROPPED_RESPONSE_HEADERS = new Set([
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+    ...HOP_BY_HOP_HEADERS,
     "x-request-id",
     "x-ms-request-id",
 ]);

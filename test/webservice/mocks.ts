@@ -163,19 +163,8 @@ export function unwrap<T>(o: pulumi.Input<T>): Promise<T> {
     return (pulumi.output(o) as Any).promise() as Promise<T>;
 }
 
-/** Waits until no new resources have been registered for a few event-loop turns. */
-export async function settle(list: unknown[]): Promise<void> {
-    let last = -1;
-    let stable = 0;
-    while (stable < 5) {
-        await new Promise((r) => setTimeout(r, 10));
-        if (list.length === last) stable++;
-        else {
-            stable = 0;
-            last = list.length;
-        }
-    }
-}
+// Same settle loop as the cluster tests use.
+export { settle } from "../cluster/mocks";
 
 /** The one entry of `type` named `name`; throws when not exactly one. */
 export function one<T extends { type: string; name: string }>(
