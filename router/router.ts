@@ -17,6 +17,7 @@ import { SERVICE_NAME_PATTERN } from "../components/settings";
 import { createLogger, logAccess, type Logger } from "./log";
 import { RouterMetrics, UNKNOWN_SERVICE_LABEL } from "./metrics";
 import {
+    BufferBudget,
     Exchange,
     createUpstream,
     disposeUpstream,
@@ -24,7 +25,13 @@ import {
     type Upstream,
     type UpstreamOptions,
 } from "./routing/exchange";
-import { requestIdFrom, upstreamRequestHeaders } from "./routing/headers";
+import {
+    MAX_REQUEST_HEADERS,
+    requestHeadProblem,
+    requestIdFrom,
+    upstreamHeaderCount,
+    upstreamRequestHeaders,
+} from "./routing/headers";
 import { ServicePool, defaultQueueLimit } from "./routing/pool";
 import { LinkedQueue } from "./routing/queue";
 import { sendError, sendErrorAndClose } from "./routing/respond";
@@ -39,6 +46,8 @@ import type {
 
 /** R19: request bodies up to 100 MB (MiB, as nginx's `client_max_body_size 100m`). */
 export const MAX_BODY_BYTES = 100 * 1024 * 1024;
+/** See RouterOptions.maxBufferedBytes. */
+export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 
 /** Result of an auth check (contract of `router/auth`). */
 export interface AuthResult {
@@ -72,10 +81,16 @@ export interface RouterOptions {
     /** Retry-After on 503. @default 1 */
     readonly retryAfterSeconds?: number;
     /**
-     * Bodies up to this size (by Content-Length) are read whole before a replica slot is taken
-     * (a slow uploader holds no slot); larger or chunked bodies are streamed. @default 65536
+     * Bytes of request bodies and replica answers the router may hold at once, across requests
+     * (routing/exchange.ts: bodies are read whole before a slot is taken, answers before the
+     * client gets them). A body that would pass it gets 503 + Retry-After. @default 268435456
+     * (256 MiB: two bodies at the 100 MiB limit plus room, within azureml-fe's 1.2 GB pod)
      */
-    readonly smallBodyBytes?: number;
+    readonly maxBufferedBytes?: number;
+    /** Largest answer read from a replica (502 above). @default maxBodyBytes */
+    readonly maxResponseBytes?: number;
+    /** A client that takes no byte of its answer for this long is cut. @default 30000 */
+    readonly sendIdleTimeoutMs?: number;
     /** Connecting to a replica longer than this counts as a connection failure. @default 1000 */
     readonly connectTimeoutMs?: number;
     /** A client that sends no body byte for this long gets 408. @default 30000 */
@@ -116,6 +131,7 @@ export class Router implements BackendListener, RoutingControl {
     readonly metrics: RouterMetrics;
     private readonly authenticator: RequestAuthenticator | undefined;
     private readonly limits: ExchangeLimits;
+    private readonly budget: BufferBudget;
     private readonly queueLimit: (concurrency: number, ready: number) => number;
     private readonly upstreamOptions: UpstreamOptions;
     private readonly accessLog: boolean;
@@ -135,14 +151,17 @@ export class Router implements BackendListener, RoutingControl {
     constructor(opts: RouterOptions = {}) {
         this.logger = opts.logger ?? createLogger();
         this.authenticator = opts.authenticator;
+        const maxBodyBytes = opts.maxBodyBytes ?? MAX_BODY_BYTES;
         this.limits = {
-            maxBodyBytes: opts.maxBodyBytes ?? MAX_BODY_BYTES,
-            smallBodyBytes: opts.smallBodyBytes ?? 64 * 1024,
+            maxBodyBytes,
+            maxResponseBytes: opts.maxResponseBytes ?? maxBodyBytes,
             bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs ?? 30_000,
+            sendIdleTimeoutMs: opts.sendIdleTimeoutMs ?? 30_000,
             retryAfterSeconds: opts.retryAfterSeconds ?? 1,
             lingerMs: opts.lingerMs ?? 1000,
             ejectMs: opts.ejectMs ?? 1000,
         };
+        this.budget = new BufferBudget(opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES);
         this.queueLimit = opts.queueLimit ?? defaultQueueLimit();
         this.upstreamOptions = {
             connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
@@ -260,6 +279,11 @@ export class Router implements BackendListener, RoutingControl {
         return [...this.entries].filter(([, e]) => e.definition).map(([name]) => name);
     }
 
+    /** Bytes of bodies and answers held right now (RouterOptions.maxBufferedBytes). */
+    get bufferedBytes(): number {
+        return this.budget.used;
+    }
+
     /** Replica states of a service, for diagnostics and tests. */
     replicaStates(service: string): ReturnType<ServicePool<Upstream>["replicas"]> {
         return this.entries.get(service)?.pool.replicas() ?? [];
@@ -294,6 +318,22 @@ export class Router implements BackendListener, RoutingControl {
             this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 405, "method", {
                 allow: op === "score" ? "GET, POST" : "GET",
             });
+            return true;
+        }
+        // Limits of the head, before auth (they are no secret) and before anything is forwarded.
+        const head = requestHeadProblem(req.rawHeaders);
+        if (head) {
+            this.answer(
+                req,
+                res,
+                ctx,
+                UNKNOWN_SERVICE_LABEL,
+                requestId,
+                head.status,
+                head.reason,
+                undefined,
+                head.message,
+            );
             return true;
         }
         const cl = req.headers["content-length"];
@@ -353,6 +393,26 @@ export class Router implements BackendListener, RoutingControl {
         search: string,
         requestId: string,
     ): void {
+        const headers = upstreamRequestHeaders(req.headers, {
+            requestId,
+            clientIp: req.socket.remoteAddress,
+            proto: ctx.proto,
+        });
+        if (upstreamHeaderCount(headers) > MAX_REQUEST_HEADERS) {
+            // Within the client limit, but not with the router's own headers added.
+            this.answer(
+                req,
+                res,
+                ctx,
+                definition.name,
+                requestId,
+                431,
+                "too_many_headers",
+                undefined,
+                `Too many request header fields: with the ones the router adds, the model server would get more than ${MAX_REQUEST_HEADERS}`,
+            );
+            return;
+        }
         const exchange = new Exchange({
             service: definition.name,
             pool: entry.pool,
@@ -360,15 +420,12 @@ export class Router implements BackendListener, RoutingControl {
             res,
             upstreamPath: (op === "score" ? "/score" : "/swagger.json") + search,
             logPath: `${SERVICE_PREFIX}${definition.name}/${op}`,
-            headers: upstreamRequestHeaders(req.headers, {
-                requestId,
-                clientIp: req.socket.remoteAddress,
-                proto: ctx.proto,
-            }),
+            headers,
             requestId,
             scoringTimeoutMs: definition.settings.scoringTimeoutMs,
             startedAt: ctx.startedAt,
             limits: this.limits,
+            budget: this.budget,
             metrics: this.metrics,
             logger: this.logger,
             accessLog: this.accessLog,
@@ -455,6 +512,7 @@ export class Router implements BackendListener, RoutingControl {
         status: number,
         reason: string,
         headers?: Record<string, string>,
+        message?: string,
     ): void {
         const cl = req.headers["content-length"];
         const bodyMayFollow =
@@ -472,9 +530,10 @@ export class Router implements BackendListener, RoutingControl {
                 status,
                 requestId,
                 expectContinue ? 0 : this.limits.lingerMs,
+                message,
             );
         } else {
-            sendError(res, status, requestId, headers);
+            sendError(res, status, requestId, headers, message);
         }
         this.metrics.rejections.inc({ service, reason });
         res.once("close", () => this.account(req, ctx, service, requestId, status, reason));

@@ -68,6 +68,9 @@ export interface RouterServerOptions {
     readonly logger?: Logger;
 }
 
+/** Sockets whose unparsable trailing bytes are ignored until their response is done. */
+const closingAfterResponse = new WeakSet<object>();
+
 /** TLS ≥ 1.2 (azureml-fe serves TLS 1.2; 1.3 is allowed too). */
 const TLS_MIN_VERSION = "TLSv1.2";
 
@@ -233,10 +236,20 @@ export class RouterServer {
         // client learns about 401/413/503 before uploading (R19).
         server.on("checkContinue", handler);
         server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-            // As Node's default handler: answer only when no response is under way on the socket.
             const pending = (socket as unknown as { _httpMessage?: http.ServerResponse })
                 ._httpMessage;
-            if (!socket.writable || err.code === "ECONNRESET" || pending?.headersSent) {
+            if (pending && !pending.writableFinished && !pending.destroyed) {
+                // Bytes after a request (e.g. after `Connection: close`) that do not parse, while
+                // that request is still being answered: an error written now would land in front
+                // of, or inside, the valid response (issue 15). Finish it, then close.
+                pending.shouldKeepAlive = false;
+                if (!closingAfterResponse.has(socket)) {
+                    closingAfterResponse.add(socket);
+                    pending.once("close", () => socket.end());
+                }
+                return;
+            }
+            if (!socket.writable || err.code === "ECONNRESET") {
                 socket.destroy();
                 return;
             }

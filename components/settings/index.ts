@@ -150,6 +150,59 @@ export const WEBSERVICE_DEFAULTS = {
 } as const;
 
 const POSITIVE_NUMBERS = ["cpuCores", "memoryGb", "cpuCoresLimit", "memoryGbLimit"] as const;
+
+/**
+ * Node fires a timer of 2^31 ms or more after 1 ms, so no duration the router arms may reach it
+ * (issue 15: `scoringTimeoutMs: 2147483648` passed validation, then every request got 504 at once).
+ * The router clamps to this again where it arms timers (router/timers.ts).
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Upper bounds of every duration and count in the vocabulary: each is honoured by the router (as
+ * a timer, a queue size, a process count) and by Kubernetes (int32 probe fields). Above them a
+ * value is a typo, not a configuration.
+ */
+export const SETTING_LIMITS = {
+    /**
+     * 300 s: the longest request Azure ML allows on Kubernetes (request_timeout_ms max 300 s; the
+     * v1 default is 60 s); the router also gives a client 300 s to send a request.
+     */
+    scoringTimeoutMs: 300_000,
+    /** A queued request holds a client connection: never longer than the longest request (300 s). */
+    maxRequestWaitTime: 300_000,
+    /** Knative's `container-concurrency-max-limit`; the queue bound grows with it. */
+    replicaMaxConcurrentRequests: 1000,
+    /** Replica counts: the router starts and tracks each replica (1000 = R27's per-service bound scale). */
+    numReplicas: 1000,
+    autoscaleMinReplicas: 1000,
+    autoscaleMaxReplicas: 1000,
+    /** The autoscaler decides about every second (R33); an hour between decisions is no autoscaling. */
+    autoscaleRefreshSeconds: 3600,
+    /** Probe knobs: an hour between or for probes, a day for the model to load (v1 default 310 s). */
+    periodSeconds: 3600,
+    timeoutSeconds: 3600,
+    initialDelaySeconds: 86_400,
+    successThreshold: 1000,
+    failureThreshold: 1000,
+    /** Whole GPUs per replica: the largest Azure GPU VMs have 8. */
+    gpuCores: 8,
+    /** Per replica: the largest Azure VMs have under 1,000 vCPUs and 32 TB of memory. */
+    cpuCores: 1024,
+    cpuCoresLimit: 1024,
+    memoryGb: 32_768,
+    memoryGbLimit: 32_768,
+} as const;
+
+/**
+ * Keys: at least 32 characters. At 4 bits per character (hex, the weakest common encoding of a
+ * random key) that is 128 bits, out of reach of online guessing; generated keys have 43 (32 random
+ * bytes, base64url). At least 8 different characters rejects "aaaa…" and "abab…" patterns while a
+ * random 32-character hex key has fewer than 8 with probability below 1e-7.
+ */
+export const MIN_KEY_LENGTH = 32;
+export const MAX_KEY_LENGTH = 256;
+export const MIN_KEY_DISTINCT_CHARACTERS = 8;
 const POSITIVE_INTEGERS = [
     "periodSeconds",
     "initialDelaySeconds",
@@ -194,7 +247,51 @@ export const WEBSERVICE_SETTING_FIELDS: readonly string[] = [
 ];
 
 /** Keys go into an `Authorization: Bearer` header: printable ASCII without spaces. */
-const KEY_PATTERN = /^[\x21-\x7e]{1,256}$/;
+const KEY_PATTERN = /^[\x21-\x7e]+$/;
+
+/**
+ * Why `key` is not acceptable as a service key, or undefined when it is. Never includes the key:
+ * callers report the field with a redacted value.
+ */
+export function keyProblem(key: unknown): string | undefined {
+    if (
+        typeof key !== "string" ||
+        key.length < MIN_KEY_LENGTH ||
+        key.length > MAX_KEY_LENGTH ||
+        !KEY_PATTERN.test(key)
+    ) {
+        return `must be ${MIN_KEY_LENGTH}-${MAX_KEY_LENGTH} printable ASCII characters without spaces`;
+    }
+    if (new Set(key).size < MIN_KEY_DISTINCT_CHARACTERS) {
+        return `must contain at least ${MIN_KEY_DISTINCT_CHARACTERS} different characters (use a random key, e.g. generateServiceKey())`;
+    }
+    return undefined;
+}
+
+/** Problems of a primary/secondary key pair (R36): each valid, and the two different. */
+export function keyPairProblems(
+    primaryKey: unknown,
+    secondaryKey: unknown,
+): Array<{ field: "primaryKey" | "secondaryKey"; rule: string }> {
+    const out: Array<{ field: "primaryKey" | "secondaryKey"; rule: string }> = [];
+    for (const [field, v] of [
+        ["primaryKey", primaryKey],
+        ["secondaryKey", secondaryKey],
+    ] as const) {
+        if (v === undefined) continue;
+        const rule = keyProblem(v);
+        if (rule) out.push({ field, rule });
+    }
+    if (primaryKey !== undefined && primaryKey === secondaryKey) {
+        // Two keys exist so one can be rotated while clients use the other (R36).
+        out.push({ field: "secondaryKey", rule: "must differ from primaryKey" });
+    }
+    return out;
+}
+
+function upperBound(field: string): number | undefined {
+    return (SETTING_LIMITS as Record<string, number>)[field];
+}
 
 function isNumber(v: unknown): v is number {
     return typeof v === "number" && Number.isFinite(v);
@@ -234,6 +331,9 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
     for (const f of POSITIVE_NUMBERS) {
         const v = s[f];
         if (v !== undefined && (!isNumber(v) || v <= 0)) p.add(f, v, "must be a number > 0");
+        else if (isNumber(v) && v > SETTING_LIMITS[f]) {
+            p.add(f, v, `must be <= ${SETTING_LIMITS[f]}`);
+        }
     }
     const cpuCores = isNumber(s.cpuCores) ? s.cpuCores : WEBSERVICE_DEFAULTS.cpuCores;
     const memoryGb = isNumber(s.memoryGb) ? s.memoryGb : WEBSERVICE_DEFAULTS.memoryGb;
@@ -247,6 +347,11 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
     // Rule 3: whole GPUs ≥ 0 (pods cannot share GPUs).
     if (s.gpuCores !== undefined && (!Number.isInteger(s.gpuCores) || (s.gpuCores as number) < 0)) {
         p.add("gpuCores", s.gpuCores, "must be a whole number >= 0");
+    } else if (
+        (s.gpuCores as number | undefined) !== undefined &&
+        (s.gpuCores as number) > SETTING_LIMITS.gpuCores
+    ) {
+        p.add("gpuCores", s.gpuCores, `must be <= ${SETTING_LIMITS.gpuCores}`);
     }
 
     // Rules 4 and 6: probe, queue and timeout knobs are positive integers.
@@ -254,6 +359,11 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
         const v = s[f];
         if (v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) {
             p.add(f, v, "must be a whole number > 0");
+        } else {
+            const max = upperBound(f);
+            if (max !== undefined && (v as number) > max) {
+                p.add(f, v, `must be a whole number from 1 to ${max}`);
+            }
         }
     }
 
@@ -276,13 +386,9 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
     for (const f of STRINGS) {
         if (s[f] !== undefined && typeof s[f] !== "string") p.add(f, s[f], "must be a string");
     }
-    for (const f of KEYS) {
-        const v = s[f];
-        if (v !== undefined && (typeof v !== "string" || !KEY_PATTERN.test(v))) {
-            // Never echo a key, even a malformed one.
-            p.add(f, "(redacted)", "must be 1-256 printable ASCII characters without spaces");
-        }
-    }
+    // Never echo a key, even a malformed one.
+    for (const k of keyPairProblems(s.primaryKey, s.secondaryKey))
+        p.add(k.field, "(redacted)", k.rule);
     for (const f of MAPS) {
         const v = s[f];
         if (v === undefined) continue;
@@ -304,6 +410,11 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
             const v = s[f];
             if (v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) {
                 p.add(f, v, "must be a whole number > 0");
+            } else {
+                const max = upperBound(f);
+                if (max !== undefined && (v as number) > max) {
+                    p.add(f, v, `must be a whole number from 1 to ${max}`);
+                }
             }
         }
         const t = s.autoscaleTargetUtilization;

@@ -92,8 +92,11 @@ export interface AksWebserviceArgs {
     /**
      * How code and models reach the pods: `image` — a thin image `FROM` the environment image with
      * the snapshot and models, built and pushed to `registryServer` with @pulumi/docker (needs a
-     * Docker engine where `pulumi up` runs). `blob` (download from the workspace storage by an init
-     * container) is planned and rejected today.
+     * Docker engine where `pulumi up` runs). `prebuilt` — `imageRef` is already the complete service
+     * image (e.g. built from `renderAppLayerContext` by an earlier pipeline step, where `pulumi up`
+     * runs without Docker): used as is, nothing is built or pushed, `registryServer` is not needed;
+     * `entryScript`, `sourceDirectory` and `models` are still checked and give the in-image layout.
+     * `blob` (download from the workspace storage by an init container) is planned and rejected today.
      * @default "image"
      */
     readonly modelDelivery?: string;
@@ -264,25 +267,28 @@ export class AksWebservice extends pulumi.ComponentResource {
             provider: args.cluster.kubeProvider,
         };
 
-        // Code and models (modelDelivery "image").
+        // Code and models: the thin app layer ("image"), or the given image as is ("prebuilt").
         const layout = planAppLayout(v.files.entryScript, v.files.models);
         const environmentImage = args.image ? args.image.imageRef : args.imageRef!;
-        const app = buildAppLayer(
-            name,
-            {
-                service: s.name,
-                environmentImage,
-                sourceDirectory: v.files.sourceDirectory,
-                entryScript: v.files.entryScript,
-                models: v.files.models,
-                contextDirectory: appLayerContextDirectory(process.cwd(), name),
-                registryServer: args.registryServer!,
-                registryUsername: args.registryUsername,
-                registryPassword: args.registryPassword,
-                platform: args.platform ?? DEFAULT_PLATFORM,
-            },
-            base,
-        );
+        const app =
+            v.modelDelivery === "prebuilt"
+                ? { imageRef: pulumi.output(args.imageRef!) }
+                : buildAppLayer(
+                      name,
+                      {
+                          service: s.name,
+                          environmentImage,
+                          sourceDirectory: v.files.sourceDirectory,
+                          entryScript: v.files.entryScript,
+                          models: v.files.models,
+                          contextDirectory: appLayerContextDirectory(process.cwd(), name),
+                          registryServer: args.registryServer!,
+                          registryUsername: args.registryUsername,
+                          registryPassword: args.registryPassword,
+                          platform: args.platform ?? DEFAULT_PLATFORM,
+                      },
+                      base,
+                  );
 
         // Auth material (R35–R37), each key its own resource.
         const keys =

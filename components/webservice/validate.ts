@@ -18,7 +18,7 @@ import {
 } from "../settings";
 
 /** Documented values of `modelDelivery`. */
-export const MODEL_DELIVERIES = ["image", "blob"] as const;
+export const MODEL_DELIVERIES = ["image", "prebuilt", "blob"] as const;
 
 /**
  * Args that belong to the component rather than to the settings vocabulary. Every other key of
@@ -178,6 +178,16 @@ export function validateAksWebserviceArgs(
             modelDelivery,
             'is not available yet (planned: models and code downloaded from the workspace blob storage by an init container); use "image"',
         );
+    } else if (modelDelivery === "prebuilt") {
+        // The image is used as is: it must already hold the code and models (R13's thin layer,
+        // built by the pipeline), and it is never rebuilt here, so it needs no registry.
+        if (args.imageRef === undefined) {
+            p.add(
+                "modelDelivery",
+                modelDelivery,
+                "needs imageRef: the complete service image (code and models inside), pinned by digest",
+            );
+        }
     } else if (args.registryServer === undefined) {
         p.add(
             "registryServer",

@@ -4,6 +4,7 @@
  * `decide()` and actuates through the backend. Scale-down drains the victims in the router first
  * so no request is lost (DESIGN §5 "No request is lost"). Scales replicas only, never nodes (R30).
  */
+import { timerDelay } from "../timers";
 import pino, { type Logger } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import type {
@@ -226,7 +227,7 @@ export class AutoscalerLoop {
 
     private periodMs(entry: Entry): number {
         const seconds = entry.definition.settings.autoscaleRefreshSeconds;
-        return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : 1000;
+        return Number.isFinite(seconds) && seconds > 0 ? timerDelay(seconds * 1000) : 1000;
     }
 
     /** Fixed-rate ticks: a slow actuation makes ticks skip, never pile up. */

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pino, { type Logger } from "pino";
 import { Problems } from "../../components/common/validation";
 import type { Backend, BackendListener, Replica, ServiceDefinition } from "../types";
+import { timerDelay } from "../timers";
 import { probeHealthy } from "./health";
 import { allocatePort } from "./ports";
 import { guardChild, releaseChild, signalGroup } from "./process-guard";
@@ -505,7 +506,7 @@ export class LocalBackend implements Backend {
         svc.restartTimer = setTimeout(() => {
             svc.restartTimer = undefined;
             this.spawnMissing(svc);
-        }, delay);
+        }, timerDelay(delay));
     }
 
     private spawnMissing(svc: ServiceRuntime): void {
@@ -684,7 +685,7 @@ export class LocalBackend implements Backend {
                 `[${r.id}] did not exit after SIGTERM, sending SIGKILL`,
             );
             signalGroup(pid, "SIGKILL");
-        }, this.stopGraceMs);
+        }, timerDelay(this.stopGraceMs));
         try {
             await r.exited;
         } finally {

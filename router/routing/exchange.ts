@@ -1,27 +1,38 @@
 /**
- * One proxied request: wait for a replica slot, stream the body to the replica, stream the answer
- * back. Every path out (success, model error, scoring timeout, replica crash, client abort,
- * oversize body, router shutdown) goes through `releaseSlot` once and `account` once, so the
- * busy counters the autoscaler reads stay exact (DESIGN §5, ray#61551).
+ * One proxied request: read the body, wait for a replica slot, send the request, read the whole
+ * answer, give the slot back, then answer the client. Every path out (success, model error,
+ * scoring timeout, replica crash, client abort, oversize body, router shutdown) goes through
+ * `releaseSlot` once and `account` once, so the busy counters the autoscaler reads stay exact
+ * (DESIGN §5, ray#61551).
+ *
+ * Slots and timers (issue 15): a replica slot is the scarce resource, so only the replica's own
+ * work holds one. The slot is taken once the whole request body is in router memory (a slow
+ * uploader holds none), the scoring timer runs from then until the replica's answer is complete,
+ * and the answer is read whole before the client sees any of it (a client that does not read
+ * holds router memory, never the slot). So the router never fails an exchange after it sent a
+ * status line: the status the client sees is the status logged. Buffered bytes (bodies and
+ * answers) count against one router-wide budget (`BufferBudget`): a body that would pass it is
+ * refused with 503, so slow clients cost bounded memory.
  *
  * Status codes the router produces itself:
- * - 503 + Retry-After: no slot within `maxRequestWaitTime`, queue full, or router closing;
- * - 504: `scoringTimeoutMs` passed before the replica answered;
- * - 502: the replica failed (refused twice, reset before answering);
- * - 413: body above the limit (R19) while streaming; 408: client stopped sending its body.
+ * - 503 + Retry-After: no slot within `maxRequestWaitTime`, queue full, buffer budget full, or
+ *   router closing;
+ * - 504: `scoringTimeoutMs` passed before the replica's answer was complete;
+ * - 502: the replica failed (refused twice, reset before its answer was complete, answer above
+ *   the size limit);
+ * - 413: body above the limit (R19); 408: client stopped sending its body.
  * A connection that cannot be made (the request was never written) is retried once on another
- * replica; small bodies are read whole first and streamed ones are read only once connected, so
- * the body is always there to send again.
+ * replica; the body is in memory, so it can always be sent again.
  */
 import type * as http from "node:http";
 import { performance } from "node:perf_hooks";
-import { Readable } from "node:stream";
 import { Pool, type Dispatcher } from "undici";
 import { logAccess, type Logger } from "../log";
 import type { RouterMetrics } from "../metrics";
 import type { ReplicaState, RejectReason, ServicePool, Ticket } from "./pool";
 import type { QueueNode } from "./queue";
 import { sendError, sendErrorAndClose } from "./respond";
+import { timerDelay } from "../timers";
 import { downstreamResponseHeaders } from "./headers";
 
 /**
@@ -68,12 +79,39 @@ export function disposeUpstream(upstream: Upstream): void {
 
 export type ReplicaSlot = ReplicaState<Upstream>;
 
+/**
+ * Bytes the router holds for requests in progress (bodies read ahead, answers not yet sent), one
+ * budget per router. Request bodies are admitted only within it; answers are counted but never
+ * refused (the replica already did the work), so new bodies are refused while they are large.
+ */
+export class BufferBudget {
+    used = 0;
+    constructor(readonly limit: number) {}
+
+    /** Reserves `n` bytes of a request body; false (nothing reserved) when over the budget. */
+    tryTake(n: number): boolean {
+        if (this.used + n > this.limit) return false;
+        this.used += n;
+        return true;
+    }
+
+    add(n: number): void {
+        this.used += n;
+    }
+
+    give(n: number): void {
+        this.used -= n;
+    }
+}
+
 /** Settings of the router that apply to every exchange. */
 export interface ExchangeLimits {
     readonly maxBodyBytes: number;
-    /** Bodies up to this size (by Content-Length) are read whole before a replica is chosen. */
-    readonly smallBodyBytes: number;
+    /** Largest answer read from a replica (502 above). */
+    readonly maxResponseBytes: number;
     readonly bodyIdleTimeoutMs: number;
+    /** A client that takes no byte of its answer for this long is cut. */
+    readonly sendIdleTimeoutMs: number;
     readonly retryAfterSeconds: number;
     readonly lingerMs: number;
     /** A replica that refused a connection is skipped this long (passive health check). */
@@ -94,6 +132,7 @@ export interface ExchangeInit {
     readonly scoringTimeoutMs: number;
     readonly startedAt: number;
     readonly limits: ExchangeLimits;
+    readonly budget: BufferBudget;
     readonly metrics: RouterMetrics;
     readonly logger: Logger;
     readonly accessLog: boolean;
@@ -106,7 +145,6 @@ class Attempt implements Dispatcher.DispatchHandlers {
     connected = false;
     cancelled = false;
     headers = false;
-    resume: (() => void) | undefined;
 
     constructor(private readonly ex: Exchange) {}
 
@@ -131,17 +169,19 @@ class Attempt implements Dispatcher.DispatchHandlers {
         if (!this.cancelled) this.ex.upstreamError(this, err as NodeJS.ErrnoException);
     }
 
-    onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
         if (this.cancelled) return false;
         if (statusCode < 200) return true; // 1xx from the replica: not forwarded
         this.headers = true;
-        this.resume = resume;
-        return this.ex.upstreamHeaders(statusCode, rawHeaders);
+        this.ex.upstreamHeaders(statusCode, rawHeaders);
+        return true;
     }
 
     onData(chunk: Buffer): boolean {
         if (this.cancelled) return false;
-        return this.ex.upstreamData(this, chunk);
+        this.ex.upstreamData(chunk);
+        // Never pause the replica for the client: the answer is read whole (module comment).
+        return true;
     }
 
     onComplete(): void {
@@ -154,8 +194,7 @@ export class Exchange {
     /** The router's handle on this exchange in its list of exchanges in progress. */
     listNode: QueueNode<Exchange> | undefined;
     private readonly i: ExchangeInit;
-    /** none: no body; buffer: small, read whole before a replica is chosen; stream: piped. */
-    private readonly bodyMode: "none" | "buffer" | "stream";
+    private readonly hasBody: boolean;
     private readonly expectContinue: boolean;
     /** Slot currently held, released exactly once per grant. */
     private holding: ReplicaSlot | undefined;
@@ -166,17 +205,25 @@ export class Exchange {
     private queueMs = 0;
     private attempts = 0;
     private live: Attempt | undefined;
-    private responding = false;
     private bodyListening = false;
     private bodyEnded = false;
     private bodyBytes = 0;
-    /** Small body, complete. */
-    private buffered: Buffer | undefined;
-    /** Streamed body: the stream of the current attempt. */
-    private feed: Readable | undefined;
+    private readonly bodyChunks: Buffer[] = [];
+    /** The whole request body, once read. */
+    private body: Buffer | undefined;
+    /** The replica's answer being read. */
+    private answerStatus = 0;
+    private answerHeaders: string[] = [];
+    private answerChunks: Buffer[] = [];
+    private answerBytes = 0;
+    /** Bytes of the budget this exchange holds. */
+    private budgetHeld = 0;
+    /** The answer was handed to the client connection. */
+    private responding = false;
     private continueSent = false;
     private scoringTimer: NodeJS.Timeout | undefined;
     private idleTimer: NodeJS.Timeout | undefined;
+    private sendTimer: NodeJS.Timeout | undefined;
     /** Why the router answered or cut the exchange; undefined when the replica answered. */
     private reason: string | undefined;
     /** Status the router chose (sent, or to log when the connection was cut). */
@@ -187,21 +234,24 @@ export class Exchange {
         this.i = init;
         const h = init.req.headers;
         const cl = h["content-length"];
-        if (h["transfer-encoding"] !== undefined) this.bodyMode = "stream";
-        else if (cl === undefined || cl === "0") this.bodyMode = "none";
-        else this.bodyMode = Number(cl) <= init.limits.smallBodyBytes ? "buffer" : "stream";
+        this.hasBody = h["transfer-encoding"] !== undefined || (cl !== undefined && cl !== "0");
         this.expectContinue =
             typeof h.expect === "string" && h.expect.toLowerCase() === "100-continue";
     }
 
     start(): void {
         this.i.res.on("close", this.onClientClose);
-        if (this.bodyMode === "buffer") this.readBody();
+        if (this.hasBody) this.readBody();
         else this.acquire();
     }
 
     /** Router shutdown: cut the exchange (called after the drain timeout). */
     abort(): void {
+        if (this.responding) {
+            this.reason ??= "router_shutdown";
+            this.i.res.destroy();
+            return;
+        }
         this.fail(503, "router_shutdown");
     }
 
@@ -238,20 +288,24 @@ export class Exchange {
         this.holding = replica;
         this.replicaId = replica.id;
         this.attempts++;
+        // Scoring time is the replica's time: from the slot (body complete) to its whole answer.
         if (this.scoringTimer === undefined) {
-            this.scoringTimer = setTimeout(this.onScoringTimeout, this.i.scoringTimeoutMs);
+            this.scoringTimer = setTimeout(
+                this.onScoringTimeout,
+                timerDelay(this.i.scoringTimeoutMs),
+            );
         }
         const attempt = new Attempt(this);
         this.live = attempt;
-        let body: Buffer | Readable | undefined;
-        if (this.bodyMode === "buffer") body = this.buffered;
-        else if (this.bodyMode === "stream") body = this.newFeed();
+        this.answerStatus = 0;
+        this.answerHeaders = [];
+        this.answerChunks = [];
         replica.upstream.pool.dispatch(
             {
                 path: this.i.upstreamPath,
                 method: this.i.req.method as Dispatcher.HttpMethod,
                 headers: this.i.headers as Record<string, string>,
-                body,
+                body: this.body,
             },
             attempt,
         );
@@ -259,46 +313,10 @@ export class Exchange {
 
     // ---- request body ----------------------------------------------------------------------
 
-    /** Small body: read it whole first (a slow uploader holds no replica slot; always replayable). */
+    /** Reads the whole body before a slot is taken (module comment). */
     private readBody(): void {
-        const chunks: Buffer[] = [];
         this.sendContinue();
-        this.listenBody((chunk) => chunks.push(chunk));
-        this.onBodyComplete = () => {
-            this.buffered = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-            this.acquire();
-        };
-    }
-
-    /** Streamed body: a stream per attempt, read only once undici is connected and sending. */
-    private newFeed(): Readable {
-        const feed = new Readable({
-            highWaterMark: 64 * 1024,
-            read: () => {
-                if (this.feed !== feed) return;
-                if (!this.bodyListening) {
-                    // The replica is connected and undici wants the body: start reading it now,
-                    // so nothing is consumed before a connection exists (retry stays possible).
-                    this.sendContinue();
-                    this.listenBody((chunk) => {
-                        const f = this.feed;
-                        if (f && !f.destroyed && !f.push(chunk)) this.i.req.pause();
-                    });
-                    this.onBodyComplete = () => this.feed?.push(null);
-                }
-                this.i.req.resume();
-            },
-        });
-        this.feed = feed;
-        return feed;
-    }
-
-    private onBodyComplete: () => void = () => undefined;
-    private onBodyChunk: (chunk: Buffer) => void = () => undefined;
-
-    private listenBody(onChunk: (chunk: Buffer) => void): void {
         this.bodyListening = true;
-        this.onBodyChunk = onChunk;
         const { req } = this.i;
         req.on("data", this.onBodyData);
         req.on("end", this.onBodyEnd);
@@ -306,22 +324,35 @@ export class Exchange {
     }
 
     private readonly onBodyData = (chunk: Buffer): void => {
+        if (this.reason !== undefined) return;
         this.bodyBytes += chunk.length;
         if (this.bodyBytes > this.i.limits.maxBodyBytes) {
-            this.tooLarge();
+            this.stopBody();
+            this.fail(413, "body_too_large", true);
             return;
         }
+        if (!this.i.budget.tryTake(chunk.length)) {
+            this.stopBody();
+            this.fail(503, "buffer_budget_full", true);
+            return;
+        }
+        this.budgetHeld += chunk.length;
         if (this.idleTimer) this.idleTimer.refresh();
-        this.onBodyChunk(chunk);
+        this.bodyChunks.push(chunk);
     };
 
     private readonly onBodyEnd = (): void => {
         this.bodyEnded = true;
         this.clearIdleTimer();
-        this.onBodyComplete();
+        if (this.reason !== undefined || this.done) return;
+        const chunks = this.bodyChunks;
+        this.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        chunks.length = 0;
+        this.acquire();
     };
 
     private stopBody(): void {
+        if (!this.bodyListening) return;
         const { req } = this.i;
         req.removeListener("data", this.onBodyData);
         req.removeListener("end", this.onBodyEnd);
@@ -338,8 +369,11 @@ export class Exchange {
         if (this.bodyEnded || this.idleTimer) return;
         this.idleTimer = setTimeout(() => {
             this.idleTimer = undefined;
-            if (!this.bodyEnded) this.fail(408, "body_timeout", true);
-        }, this.i.limits.bodyIdleTimeoutMs);
+            if (!this.bodyEnded) {
+                this.stopBody();
+                this.fail(408, "body_timeout", true);
+            }
+        }, timerDelay(this.i.limits.bodyIdleTimeoutMs));
     }
 
     private clearIdleTimer(): void {
@@ -347,49 +381,78 @@ export class Exchange {
         this.idleTimer = undefined;
     }
 
-    /** R19: the streamed body passed the limit; the replica sees its request aborted. */
-    private tooLarge(): void {
-        this.stopBody();
-        this.fail(413, "body_too_large", true);
-    }
-
     // ---- upstream events (from Attempt) ----------------------------------------------------
 
-    upstreamHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
-        const { res, requestId } = this.i;
+    upstreamHeaders(statusCode: number, rawHeaders: Buffer[]): void {
         const raw: string[] = new Array<string>(rawHeaders.length);
         for (let k = 0; k < rawHeaders.length; k++) raw[k] = rawHeaders[k].toString("latin1");
-        try {
-            res.writeHead(statusCode, downstreamResponseHeaders(raw, requestId));
-        } catch {
-            // A header Node refuses to send (invalid characters): the replica's answer is unusable.
-            this.fail(502, "replica_bad_headers");
-            return false;
-        }
-        this.responding = true;
-        return true;
+        this.answerStatus = statusCode;
+        this.answerHeaders = raw;
     }
 
-    upstreamData(attempt: Attempt, chunk: Buffer): boolean {
-        const { res } = this.i;
-        if (res.write(chunk)) return true;
-        if (!res.destroyed && attempt.resume) res.once("drain", attempt.resume);
-        return false;
+    upstreamData(chunk: Buffer): void {
+        this.answerBytes += chunk.length;
+        this.i.budget.add(chunk.length);
+        this.budgetHeld += chunk.length;
+        if (this.answerBytes > this.i.limits.maxResponseBytes) {
+            this.fail(502, "replica_response_too_large");
+            return;
+        }
+        this.answerChunks.push(chunk);
     }
 
     upstreamComplete(): void {
-        // The replica finished its answer: its slot is free even if the client reads slowly.
+        // The replica finished its answer: its slot is free, whatever the client does next.
         this.live = undefined;
         this.clearScoringTimer();
         this.releaseSlot();
-        this.i.res.end();
+        const { res, requestId } = this.i;
+        if (res.destroyed) return;
+        const chunks = this.answerChunks;
+        const answer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+        this.answerChunks = [];
+        try {
+            res.writeHead(
+                this.answerStatus,
+                downstreamResponseHeaders(
+                    this.answerHeaders,
+                    requestId,
+                    answer.length,
+                    this.answerStatus,
+                ),
+            );
+        } catch {
+            // A header Node refuses to send (invalid characters): the replica's answer is unusable.
+            this.fail(502, "replica_bad_headers");
+            return;
+        }
+        this.responding = true;
+        res.end(answer);
+        if (!res.writableFinished) this.watchSend();
+    }
+
+    /** Cuts a client that takes no byte of its answer for `sendIdleTimeoutMs`. */
+    private watchSend(): void {
+        const socket = this.i.res.socket;
+        if (!socket) return;
+        let last = socket.bytesWritten;
+        this.sendTimer = setInterval(() => {
+            const now = socket.bytesWritten - socket.writableLength;
+            if (now !== last || this.i.res.writableFinished) {
+                last = now;
+                return;
+            }
+            this.reason ??= "client_stalled";
+            this.i.res.destroy();
+        }, timerDelay(this.i.limits.sendIdleTimeoutMs));
+        last = socket.bytesWritten - socket.writableLength;
     }
 
     upstreamError(attempt: Attempt, err: NodeJS.ErrnoException): void {
         if (this.live !== attempt || this.done || this.reason !== undefined) return;
         this.live = undefined;
         if (attempt.headers) {
-            // The replica died mid-answer: the status is out, so cut the client response.
+            // The replica died mid-answer; nothing reached the client yet, so it gets a clean 502.
             this.fail(502, "replica_reset_mid_response");
             return;
         }
@@ -399,9 +462,7 @@ export class Exchange {
         // non-idempotent requests. Stale kept-alive connections are avoided instead by closing
         // idle ones sooner than model servers do (upstreamKeepAliveMs).
         const connectPhase = !attempt.connected;
-        // Small bodies are in memory; a streamed one is only read once connected (see newFeed).
-        const replayable = this.bodyMode !== "stream" || !this.bodyListening;
-        if (this.attempts < 2 && connectPhase && replayable) {
+        if (this.attempts < 2 && connectPhase) {
             this.retry();
             return;
         }
@@ -415,8 +476,6 @@ export class Exchange {
     /** Once: the connection failed, so the replica never saw the request. */
     private retry(): void {
         const failed = this.holding;
-        this.i.req.pause();
-        this.feed = undefined;
         this.releaseSlot();
         // A refused connection points at a dead replica: go elsewhere (and skip it for a while).
         const pool = this.i.pool;
@@ -450,10 +509,10 @@ export class Exchange {
 
     /**
      * The router ends the exchange itself: stop the upstream request (the replica sees the abort),
-     * free the slot, answer `status` if nothing was sent yet, else cut the response.
+     * free the slot and answer `status` (nothing was sent yet: answers go out only when complete).
      */
     private fail(status: number, reason: string, closeConnection = false): void {
-        if (this.done || this.reason !== undefined) return;
+        if (this.done || this.reason !== undefined || this.responding) return;
         const { req, res, pool, requestId, limits } = this.i;
         this.reason = reason;
         this.routerStatus = status;
@@ -464,14 +523,16 @@ export class Exchange {
         this.stopUpstream();
         this.releaseSlot();
         this.clearTimers();
+        this.answerChunks = [];
         this.i.metrics.rejections.inc({ service: this.i.service, reason });
-        if (res.headersSent || this.responding) {
+        if (res.headersSent) {
             res.destroy();
             return;
         }
-        const unread = this.bodyMode !== "none" && !this.bodyEnded;
+        const unread = this.hasBody && !this.bodyEnded;
         if (closeConnection) {
             const bodyMayFollow = unread && (!this.expectContinue || this.continueSent);
+            if (status === 503) res.setHeader("retry-after", String(limits.retryAfterSeconds));
             sendErrorAndClose(req, res, status, requestId, bodyMayFollow ? limits.lingerMs : 0);
         } else if (status === 503) {
             if (unread) res.shouldKeepAlive = false;
@@ -486,9 +547,6 @@ export class Exchange {
         const attempt = this.live;
         this.live = undefined;
         attempt?.cancel();
-        const feed = this.feed;
-        this.feed = undefined;
-        if (feed && !feed.destroyed) feed.destroy();
     }
 
     private releaseSlot(): void {
@@ -501,14 +559,18 @@ export class Exchange {
     private clearTimers(): void {
         this.clearScoringTimer();
         this.clearIdleTimer();
+        if (this.sendTimer) clearInterval(this.sendTimer);
+        this.sendTimer = undefined;
     }
 
     /** The single end of every exchange: the response finished, or the connection closed. */
     private readonly onClientClose = (): void => {
         const { res, pool } = this.i;
-        if (!res.writableFinished && this.reason === undefined) {
-            this.reason = "client_closed";
-            this.routerStatus = 499;
+        let status = this.routerStatus ?? res.statusCode;
+        if (!res.writableFinished && this.routerStatus === undefined) {
+            this.reason ??= "client_closed";
+            // The client saw the status line only if the answer had started to go out.
+            if (!this.responding) status = 499;
         }
         this.done = true;
         if (this.ticket) {
@@ -519,7 +581,12 @@ export class Exchange {
         this.releaseSlot();
         this.clearTimers();
         this.stopBody();
-        this.account(this.routerStatus ?? res.statusCode);
+        this.i.budget.give(this.budgetHeld);
+        this.budgetHeld = 0;
+        this.body = undefined;
+        this.bodyChunks.length = 0;
+        this.answerChunks = [];
+        this.account(status);
     };
 
     private account(status: number): void {

@@ -30,14 +30,75 @@ const DROPPED_REQUEST_HEADERS = new Set([
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
+    // Set by the router from the connection (issue 15): a client must not choose what the model
+    // reads as its address. X-Forwarded-For keeps the caller's list and appends the real address.
+    "x-real-ip",
+    "forwarded",
 ]);
 
-/** Hop-by-hop headers plus the request ids the router sets on the response itself. */
+/**
+ * Hop-by-hop headers, the request ids the router sets on the response itself, the length (the
+ * router sends the answer whole with its own Content-Length) and `Server` (which model server and
+ * version runs behind the router is nobody's business).
+ */
 const DROPPED_RESPONSE_HEADERS = new Set([
     ...HOP_BY_HOP_HEADERS,
     "x-request-id",
     "x-ms-request-id",
+    "content-length",
+    "server",
 ]);
+
+/**
+ * Most header fields a request may carry: gunicorn (azmlinfsrv) and Python's http.server (the
+ * harness) both refuse more than 100, with their own pages; the router answers first, in JSON.
+ */
+export const MAX_REQUEST_HEADERS = 100;
+/** Headers undici adds to the request to a replica: host, connection, content-length. */
+const TRANSPORT_HEADERS = 3;
+
+/**
+ * Refusals decided from the request head alone (pure): more than {@link MAX_REQUEST_HEADERS}
+ * header fields (431), or more than one Host (400: RFC 9112 §3.2 — two hosts make the target
+ * ambiguous between the router and whoever reads the request next).
+ */
+export function requestHeadProblem(
+    rawHeaders: readonly string[],
+): { status: 400 | 431; reason: string; message: string } | undefined {
+    const count = rawHeaders.length / 2;
+    if (count > MAX_REQUEST_HEADERS) {
+        return {
+            status: 431,
+            reason: "too_many_headers",
+            message: `Too many request header fields: ${count} (at most ${MAX_REQUEST_HEADERS})`,
+        };
+    }
+    let hosts = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+        if (rawHeaders[i].length === 4 && rawHeaders[i].toLowerCase() === "host") hosts++;
+    }
+    if (hosts > 1) {
+        return {
+            status: 400,
+            reason: "duplicate_host",
+            message: "Bad request: more than one Host header",
+        };
+    }
+    return undefined;
+}
+
+/**
+ * The forwarded request must fit the model server's limit too, with the headers the router adds
+ * (request ids, X-Forwarded-*, X-Real-IP, Forwarded) and the transport's own.
+ */
+export function upstreamHeaderCount(headers: OutgoingHttpHeaders): number {
+    let n = TRANSPORT_HEADERS;
+    for (const name in headers) {
+        const v = headers[name];
+        n += Array.isArray(v) ? v.length : 1;
+    }
+    return n;
+}
 
 /** The AML inference server caps `x-request-id` at 100 characters (aml-v1-spec §5). */
 export const MAX_REQUEST_ID_LENGTH = 100;
@@ -95,17 +156,46 @@ export function upstreamRequestHeaders(
     }
     out["x-forwarded-proto"] = ctx.proto;
     if (headers.host) out["x-forwarded-host"] = headers.host;
+    if (ctx.clientIp) out["x-real-ip"] = ctx.clientIp;
+    out.forwarded = forwardedElement(ctx.clientIp, ctx.proto, headers.host);
     return out;
+}
+
+/** RFC 7239 quoting: a token as is, anything else (IPv6, ports) as a quoted string. */
+function forwardedValue(value: string): string {
+    return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(value)
+        ? value
+        : `"${value.replace(/["\\]/g, "\\$&")}"`;
+}
+
+/**
+ * The router's own `Forwarded` element (RFC 7239), replacing the caller's: nothing in front of
+ * the router is trusted, and unlike X-Forwarded-For a client-written element could not be told
+ * apart from the router's.
+ */
+function forwardedElement(
+    clientIp: string | undefined,
+    proto: string,
+    host: string | undefined,
+): string {
+    const parts: string[] = [];
+    if (clientIp)
+        parts.push(`for=${forwardedValue(clientIp.includes(":") ? `[${clientIp}]` : clientIp)}`);
+    parts.push(`proto=${proto}`);
+    if (host && /^[\x21-\x7e]+$/.test(host)) parts.push(`host=${forwardedValue(host)}`);
+    return parts.join(";");
 }
 
 /**
  * Response headers from the replica as a flat raw list (keeps case and repeated headers such as
- * Set-Cookie), minus hop-by-hop ones, plus the request id. `x-ms-run-fn-exec-ms` and
+ * Set-Cookie), minus hop-by-hop ones and `Server`, plus the request id and the body length. `x-ms-run-fn-exec-ms` and
  * `x-ms-run-function-failed` pass through untouched.
  */
 export function downstreamResponseHeaders(
     rawHeaders: readonly string[],
     requestId: string,
+    bodyLength?: number,
+    status?: number,
 ): string[] {
     const out: string[] = [];
     let extra: Set<string> | undefined;
@@ -122,5 +212,9 @@ export function downstreamResponseHeaders(
         out.push(name, rawHeaders[i + 1]);
     }
     out.push("x-request-id", requestId, "x-ms-request-id", requestId);
+    // The answer is sent whole: its length is known (no Content-Length on 204/304, RFC 9110).
+    if (bodyLength !== undefined && status !== 204 && status !== 304) {
+        out.push("content-length", String(bodyLength));
+    }
     return out;
 }

@@ -9,6 +9,7 @@
  * slot until `release` is called for it, once.
  */
 import type { Replica, ServiceLoad } from "../types";
+import { timerDelay } from "../timers";
 import { LinkedQueue, type QueueNode } from "./queue";
 
 /** Why a request left the queue without a replica. */
@@ -167,7 +168,7 @@ export class ServicePool<U> {
                 this.notifyIdle();
                 reject("queue_timeout");
             }
-        }, this.maxWaitMs);
+        }, timerDelay(this.maxWaitMs));
         // A free slot may exist that the retry at the head cannot take but others can.
         if (exclude !== undefined || this.queue.peek()?.exclude !== undefined) this.dispatch();
         return waiter;

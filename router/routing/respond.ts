@@ -11,6 +11,7 @@ export const STATUS_MESSAGES: Readonly<Record<number, string>> = {
     405: "Method not allowed",
     408: "Request timeout",
     413: "Request body too large",
+    431: "Request header fields too large",
     500: "Internal error",
     502: "Bad gateway: the model replica failed",
     503: "Service unavailable: no replica was free in time, retry later",
@@ -59,12 +60,13 @@ export function sendErrorAndClose(
     status: number,
     requestId: string | undefined,
     lingerMs: number,
+    message?: string,
 ): void {
     if (res.headersSent) {
         res.destroy();
         return;
     }
-    const text = body(status);
+    const text = body(status, message);
     const headers: Record<string, string | number> = {
         "content-type": "application/json",
         "content-length": Buffer.byteLength(text),

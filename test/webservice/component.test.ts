@@ -251,6 +251,50 @@ describe("AksWebservice children (key auth, autoscale)", () => {
     });
 });
 
+describe('modelDelivery "prebuilt": the given image runs as is', () => {
+    test("no app layer is built or pushed; the Deployment runs imageRef with the checked layout", async () => {
+        const name = "prebuilt-svc";
+        const ws = await deploy(name, {
+            modelDelivery: "prebuilt",
+            registryServer: undefined,
+            registryUsername: undefined,
+            registryPassword: undefined,
+        });
+        const types = childrenOf(name).map((r) => r.type);
+        assert.ok(
+            !types.includes("docker:index/image:Image"),
+            `unexpected app layer: ${types.join(", ")}`,
+        );
+        assert.equal(await unwrap(ws.imageRef), ENV_IMAGE);
+        const dep = byType(name, "kubernetes:apps/v1:Deployment", "deployment");
+        validateK8s(dep.inputs);
+        const container = dep.inputs.spec.template.spec.containers[0];
+        assert.equal(container.image, ENV_IMAGE);
+        const env = Object.fromEntries(
+            (container.env as { name: string; value?: string }[]).map((e) => [e.name, e.value]),
+        );
+        assert.equal(env.AZUREML_ENTRY_SCRIPT, "score.py");
+        assert.ok(
+            env.AZUREML_MODEL_DIR?.startsWith("/var/azureml-app/azureml-models"),
+            env.AZUREML_MODEL_DIR,
+        );
+    });
+
+    test("prebuilt needs imageRef, not a ModelImage to build on", () => {
+        assert.throws(
+            () =>
+                new AksWebservice("prebuilt-bad", {
+                    ...args({ modelDelivery: "prebuilt" }),
+                    imageRef: undefined,
+                    image: { imageRef: pulumi.output(ENV_IMAGE) },
+                }),
+            (e: unknown) =>
+                e instanceof ValidationError &&
+                /modelDelivery.*prebuilt.*needs imageRef/s.test(e.message),
+        );
+    });
+});
+
 describe("replica ownership in both modes", () => {
     test("numReplicas: Pulumi owns spec.replicas (set, no ignoreChanges)", async () => {
         await deploy("fixed", { numReplicas: 4 });
