@@ -38,7 +38,9 @@ required() {
 link() { # link <dir> <binary...>
     local dir=$1
     shift
-    for b in "$@"; do ln -sfn "$dir/$b" "$cache/bin/$b"; done
+    # Hard links, not symlinks: the Pulumi CLI looks for its language host next to its own resolved
+    # path, so every binary must really be in bin/.
+    for b in "$@"; do ln -f "$dir/$b" "$cache/bin/$b"; done
 }
 
 # build_tool <tool> <build function> <binaries...>

@@ -80,6 +80,10 @@ describe("README component example", () => {
             readmeExample(readFileSync(join(REPO, "README.md"), "utf8")),
         );
         writeFileSync(
+            join(program, "package.json"),
+            JSON.stringify({ name: "readme-example", private: true, main: "index.ts" }),
+        );
+        writeFileSync(
             join(program, "Pulumi.yaml"),
             "name: readme-example\nruntime:\n    name: nodejs\n    options:\n        typescript: true\n",
         );

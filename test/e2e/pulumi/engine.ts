@@ -11,9 +11,14 @@ import { PULUMI_TOOLS, requireTools, toolsDir } from "../cluster/tools";
 /** Passphrase of the e2e stacks' secrets provider: a test value, the state stays on this machine. */
 export const E2E_PASSPHRASE = "amlaks-e2e-passphrase";
 
-/** Environment for running the CLI with everything under `dir`. */
-export function pulumiEnvironment(dir: string): Record<string, string> {
+/**
+ * Environment for running the CLI with everything under `dir`. `ambient`: also use plugins found on
+ * PATH (the built provider answers a program whatever @pulumi/kubernetes 4.x it asks for, with a
+ * warning); the tests turn it off so only the installed, exactly pinned provider is used.
+ */
+export function pulumiEnvironment(dir: string, ambient = true): Record<string, string> {
     return {
+        ...(ambient ? {} : { PULUMI_IGNORE_AMBIENT_PLUGINS: "true" }),
         PULUMI_HOME: join(dir, "home"),
         PULUMI_BACKEND_URL: `file://${join(dir, "state")}`,
         PULUMI_CONFIG_PASSPHRASE: E2E_PASSPHRASE,
@@ -46,7 +51,7 @@ export interface Engine {
 /** Sets up a PULUMI_HOME and a file backend under `dir`, with the provider plugin installed. */
 export async function createEngine(dir: string): Promise<Engine> {
     const tools = requireTools(PULUMI_TOOLS);
-    const penv = pulumiEnvironment(dir);
+    const penv = pulumiEnvironment(dir, false);
     mkdirSync(penv.PULUMI_HOME!, { recursive: true });
     mkdirSync(join(dir, "state"), { recursive: true });
     const env: NodeJS.ProcessEnv = { ...process.env, ...penv };

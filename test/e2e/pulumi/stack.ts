@@ -31,8 +31,15 @@ export class Stack {
         this.configFile = join(engine.dir, `Pulumi.${name}.yaml`);
     }
 
+    /** `--stack`, and `--config-file` for the commands that read or write config. */
     private withConfig(args: string[]): string[] {
-        return [...args, "--stack", this.name, "--config-file", this.configFile];
+        const readsConfig = ["config", "preview", "up", "refresh", "destroy"].includes(args[0]!);
+        return [
+            ...args,
+            "--stack",
+            this.name,
+            ...(readsConfig ? ["--config-file", this.configFile] : []),
+        ];
     }
 
     run(args: string[]): Promise<RunResult> {
@@ -47,10 +54,7 @@ export class Stack {
         config: Record<string, string>,
         secrets: Record<string, string> = {},
     ): Promise<void> {
-        await this.engine.ok(
-            ["stack", "init", this.name, "--config-file", this.configFile],
-            this.programDir,
-        );
+        await this.engine.ok(["stack", "init", this.name], this.programDir);
         for (const [k, v] of Object.entries(config)) await this.setConfig(k, v);
         // Secret values go through stdin, never argv (visible in the process list).
         for (const [k, v] of Object.entries(secrets)) await this.setConfig(k, v, true);

@@ -27,6 +27,7 @@ const svc = new AksWebservice("diabetes", {
     models: [path.join(sample, "model", "sklearn_regression_model.json")],
     cpuCores: 0.1,
     memoryGb: config.getNumber("memoryGb") ?? 0.5,
+    autoscaleEnabled: true,
     autoscaleMinReplicas: 1,
     autoscaleMaxReplicas: 4,
     primaryKey: config.requireSecret("primaryKey"),
