@@ -35,7 +35,7 @@ async function up(): Promise<void> {
     console.log(`kubeconfig: ${c.kubeconfigPath}`);
     console.log(`processes: ${c.processes.map((p) => `${p.name}(${p.pid})`).join(" ")}`);
     console.log(
-        'environment for kubectl-free use and the Pulumi CLI: eval "$(npm run -s cluster:env)"',
+        'environment for the Pulumi CLI and kubeconfig tools: eval "$(npm run -s cluster:env)"',
     );
 }
 

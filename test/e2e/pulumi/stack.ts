@@ -115,7 +115,7 @@ export class Stack {
 /** Steps that change something (everything but `same`, `read` and the stack itself). */
 export function changes(steps: readonly PreviewStep[]): PreviewStep[] {
     return steps.filter(
-        (s) => s.op !== "same" && s.op !== "read" && !s.urn.endsWith("pulumi:pulumi:Stack"),
+        (s) => s.op !== "same" && s.op !== "read" && !s.urn.includes("::pulumi:pulumi:Stack::"),
     );
 }
 
