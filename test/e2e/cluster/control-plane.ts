@@ -194,13 +194,21 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             return info;
         });
 
+        // Controller-manager and scheduler: their own identity for everything, one instance (no
+        // leader election), no serving port (nothing scrapes them here).
+        const componentFlags = (id: "controllerManager" | "scheduler"): string[] => {
+            const file = componentKubeconfig(pki, server, dir, id);
+            return [
+                `--kubeconfig=${file}`,
+                `--authentication-kubeconfig=${file}`,
+                `--authorization-kubeconfig=${file}`,
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                "--secure-port=0",
+            ];
+        };
         const cm = start("kube-controller-manager", tools.kubeControllerManager, [
-            `--kubeconfig=${componentKubeconfig(pki, server, dir, "controllerManager")}`,
-            `--authentication-kubeconfig=${join(dir, "controllerManager.kubeconfig")}`,
-            `--authorization-kubeconfig=${join(dir, "controllerManager.kubeconfig")}`,
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            "--secure-port=0",
+            ...componentFlags("controllerManager"),
             `--service-account-private-key-file=${pki.serviceAccountKey}`,
             `--root-ca-file=${pki.caCert}`,
             "--use-service-account-credentials=true",
@@ -209,14 +217,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             // No cloud: no node IPAM, no service load balancers, no routes.
             "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle,-node-route-controller",
         ]);
-        const sched = start("kube-scheduler", tools.kubeScheduler, [
-            `--kubeconfig=${componentKubeconfig(pki, server, dir, "scheduler")}`,
-            `--authentication-kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
-            `--authorization-kubeconfig=${join(dir, "scheduler.kubeconfig")}`,
-            "--leader-elect=false",
-            "--bind-address=127.0.0.1",
-            "--secure-port=0",
-        ]);
+        const sched = start("kube-scheduler", tools.kubeScheduler, componentFlags("scheduler"));
         const kwok = start("kwok", tools.kwok, [
             `--kubeconfig=${componentKubeconfig(pki, server, dir, "kwok")}`,
             `--config=${tools.kwokStages}`,
