@@ -30,6 +30,12 @@ key() {
         sha256sum | cut -c1-16
 }
 
+# moddir <module>: where the wrapper's version of a module is unpacked (downloaded first: on a
+# fresh machine nothing is in the module cache yet, and `go list` then reports no folder).
+moddir() {
+    go mod download "$1" && go list -m -f '{{.Dir}}' "$1"
+}
+
 # required <tool> <module>: the version the wrapper's go.mod requires.
 required() {
     (cd "$repo/tools/$1" && go list -m -f '{{.Version}}' "$2")
@@ -83,7 +89,7 @@ build_kwok() {
     # same module ships (nodes Ready at once and kept Ready by a heartbeat, pods Running and Ready
     # at once, deletion honoured).
     local stages f
-    stages="$(go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+    stages="$(moddir sigs.k8s.io/kwok)/kustomize/stage"
     for f in "$stages"/node/fast/node-initialize.yaml "$stages"/node/heartbeat/node-heartbeat.yaml "$stages"/pod/fast/pod-{ready,complete,delete}.yaml; do
         cat "$f" && printf '\n---\n'
     done >"$1/kwok-stages.yaml"
@@ -106,7 +112,7 @@ build_pulumi_language_nodejs() {
 build_pulumi_kubernetes() {
     local v mod src work
     v=$(cat VERSION)
-    mod=$(go list -m -f '{{.Dir}}' github.com/pulumi/pulumi-kubernetes/provider/v4)
+    mod=$(moddir github.com/pulumi/pulumi-kubernetes/provider/v4)
     # The provider's main package embeds two JSON files that upstream generates and git-ignores, so
     # they are not in the module zip: copy the package next to a copy of this wrapper and make them.
     work="$1/src"
