@@ -14,12 +14,14 @@
  * | `ROUTER_SHUTDOWN_DELAY_MS` | after SIGTERM, keep serving (readyz 503) this long before closing | `0` |
  * | `ROUTER_DRAIN_TIMEOUT_MS` | longest wait for queued and in-flight requests on shutdown | `30000` |
  * | `ROUTER_MAX_BODY_BYTES` | request body limit | `104857600` |
+ * | `ROUTER_MAX_BUFFERED_BYTES` | bodies and answers held in memory at once (503 above) | `268435456` |
  * | `ROUTER_ACCESS_LOG` | `false` turns access logs off | `true` |
  * | `ROUTER_LOG_LEVEL` | pino level | `info` |
  */
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import {
+    MAX_TIMER_MS,
     authMode,
     validateWebserviceSettings,
     type WebserviceSettingsInput,
@@ -240,12 +242,18 @@ export function parseStaticServices(doc: unknown): StaticService[] {
     return out;
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string, p: Problems): number | undefined {
+function intEnv(
+    env: NodeJS.ProcessEnv,
+    name: string,
+    p: Problems,
+    max = MAX_TIMER_MS,
+): number | undefined {
     const raw = env[name];
     if (raw === undefined || raw === "") return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 0) {
-        p.add(name, raw, "must be a whole number >= 0");
+    // Durations become timers: 2^31 ms and more would fire after 1 ms (issue 15).
+    if (!Number.isInteger(n) || n < 0 || n > max) {
+        p.add(name, raw, `must be a whole number from 0 to ${max}`);
         return undefined;
     }
     return n;
@@ -285,7 +293,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
     const metricsPort = intEnv(env, "ROUTER_METRICS_PORT", p);
     const shutdownDelayMs = intEnv(env, "ROUTER_SHUTDOWN_DELAY_MS", p);
     const drainTimeoutMs = intEnv(env, "ROUTER_DRAIN_TIMEOUT_MS", p);
-    const maxBodyBytes = intEnv(env, "ROUTER_MAX_BODY_BYTES", p);
+    const maxBodyBytes = intEnv(env, "ROUTER_MAX_BODY_BYTES", p, Number.MAX_SAFE_INTEGER);
+    const maxBufferedBytes = intEnv(env, "ROUTER_MAX_BUFFERED_BYTES", p, Number.MAX_SAFE_INTEGER);
     const accessLog =
         env.ROUTER_ACCESS_LOG === undefined ? true : env.ROUTER_ACCESS_LOG !== "false";
     let services: StaticService[] = [];
@@ -314,7 +323,11 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
         services,
         shutdownDelayMs,
         drainTimeoutMs,
-        router: { maxBodyBytes, accessLog },
+        router: {
+            maxBodyBytes,
+            ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
+            accessLog,
+        },
     };
 }
 

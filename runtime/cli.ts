@@ -14,7 +14,7 @@ import { ValidationError } from "../components/common/validation";
 import { getToken } from "../router/auth";
 import { ReplicaFailedError } from "../router/backends/local";
 import { parseServeArgs, validateServeArgs } from "./args";
-import type { KeysFile } from "./keys";
+import { keysFileProblem, type KeysFile } from "./keys";
 import { packageVersion } from "./paths";
 import { startService, type RunningService } from "./serve";
 
@@ -200,6 +200,16 @@ async function serveCommand(argv: string[], io: Io): Promise<number> {
         if (e instanceof ValidationError) return usageError(io, e.message, "serve");
         throw e;
     }
+    // Before anything listens (issue 15: a keys file under /proc used to fail after the
+    // listener was up).
+    const keysProblem = keysFileProblem(config.keysFile);
+    if (keysProblem) {
+        return usageError(
+            io,
+            `Invalid arguments for \`amlaks serve\`:\n  - --keys-file: ${JSON.stringify(config.keysFile)} ${keysProblem}`,
+            "serve",
+        );
+    }
 
     let service: RunningService | undefined;
     let signalled = 0;
@@ -240,6 +250,7 @@ async function serveCommand(argv: string[], io: Io): Promise<number> {
             showKeys: process.stdout.isTTY === true,
         });
     } catch (e) {
+        if (e instanceof ValidationError) return usageError(io, e.message, "serve");
         if (e instanceof ReplicaFailedError) {
             io.err(`amlaks: the model failed to start: replica ${e.replica} ${e.reason}`);
             io.err(

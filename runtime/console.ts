@@ -6,6 +6,8 @@
  * and the access-log line is built from a fixed list of fields.
  */
 
+import { stripControlSequences } from "../router/backends/output";
+
 const LEVEL_WARN = 40;
 
 interface LogRecord {
@@ -35,8 +37,9 @@ export function formatLogRecord(
 ): { line: string; toErr: boolean } | undefined {
     const level = record.level ?? 30;
     if (record.stream === "stdout" || record.stream === "stderr") {
-        // The backend prefixes replica lines with "[<replica>] " already.
-        return { line: String(record.msg ?? ""), toErr: false };
+        // The backend prefixes replica lines with "[<replica>] " and strips control sequences
+        // already; strip again here, the one place that writes to a terminal.
+        return { line: stripControlSequences(String(record.msg ?? "")), toErr: false };
     }
     if (record.requestId !== undefined && record.status !== undefined) {
         if (!accessLog && level < LEVEL_WARN) return undefined;
@@ -54,7 +57,10 @@ export function formatLogRecord(
                 ? ""
                 : `: ${typeof record.err === "string" ? record.err : JSON.stringify(record.err)}`;
         return {
-            line: `${level >= 50 ? "error" : "warn"}: ${record.msg ?? ""}${err}`,
+            line: `${level >= 50 ? "error" : "warn"}: ${record.msg ?? ""}${err}`
+                .split("\n")
+                .map(stripControlSequences)
+                .join("\n"),
             toErr: true,
         };
     }

@@ -8,6 +8,8 @@
  */
 import { relative } from "node:path";
 import pino from "pino";
+import { Problems } from "../components/common/validation";
+import { keyPairProblems } from "../components/settings";
 import { AutoscalerLoop, type AutoscalerDecisionEvent } from "../router/autoscaler/loop";
 import { LocalBackend, type ReplicaEvent } from "../router/backends/local";
 import { type RouterExtensionFactory, type RunningRouter, startRouter } from "../router/main";
@@ -15,9 +17,17 @@ import { REDACTED_PATHS } from "../router/log";
 import type { ServiceDefinition } from "../router/types";
 import type { ServeConfig } from "./args";
 import { type ConsoleSink, consoleDestination } from "./console";
-import { readKeysFile, resolveServiceAuth, writeKeysFile } from "./keys";
+import {
+    keysFileProblem,
+    readKeysFile,
+    resolveServiceAuth,
+    watchKeysFile,
+    writeKeysFile,
+} from "./keys";
 import { materializeModelLayout, type MaterializedLayout } from "./models";
 import { harnessPath } from "./paths";
+
+const REDACTED_VALUE = "(redacted)";
 
 /** Replicas always listen on loopback: only the router is reachable from outside. */
 const REPLICA_HOST = "127.0.0.1";
@@ -117,6 +127,23 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
     // Keys first: a fixed name for the file, reused across restarts.
     const previous = readKeysFile(config.keysFile, name);
     const resolved = await resolveServiceAuth(settings, previous);
+    if (resolved.auth.mode === "key") {
+        // Keys reused from the file obey the settings' rules too (issue 15); never echoed.
+        const p = new Problems();
+        for (const k of keyPairProblems(resolved.auth.primaryKey, resolved.auth.secondaryKey)) {
+            p.add(`${k.field} (from ${config.keysFile} or the settings)`, REDACTED_VALUE, k.rule);
+        }
+        p.throwIfAny("keys for `amlaks serve` (fix or delete the keys file to generate new ones)");
+    }
+    // Written now, before anything listens: a keys file that cannot be written is a bad
+    // argument, not a failure of a running service (issue 15). The URIs are added once known.
+    const keysProblem = keysFileProblem(config.keysFile);
+    if (keysProblem) {
+        const p = new Problems();
+        p.add("--keys-file", config.keysFile, keysProblem);
+        p.throwIfAny("arguments for `amlaks serve`");
+    }
+    writeKeysFile(config.keysFile, resolved.file);
 
     let layout: MaterializedLayout | undefined = materializeModelLayout(config.models);
     const removeLayout = (): void => {
@@ -225,9 +252,29 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
         throw err;
     }
 
+    // Key rotation: the keys file is re-read when it changes (keys set in the settings win).
+    const keysWatch =
+        resolved.auth.mode === "key"
+            ? watchKeysFile({
+                  path: config.keysFile,
+                  service: name,
+                  logger,
+                  apply: (keys) => {
+                      const primaryKey = settings.primaryKey ?? keys.primaryKey;
+                      const secondaryKey = settings.secondaryKey ?? keys.secondaryKey;
+                      router.router.onService({
+                          ...definition,
+                          settings: { ...definition.settings, primaryKey, secondaryKey },
+                          auth: { mode: "key", primaryKey, secondaryKey },
+                      });
+                  },
+              })
+            : undefined;
+
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
         stopping ??= (async () => {
+            keysWatch?.close();
             try {
                 await router.stop();
             } finally {

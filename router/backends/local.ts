@@ -6,7 +6,6 @@
  * orphans: `stop()` stops every child and waits; see process-guard.ts for the parent-death rules.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import readline from "node:readline";
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import pino, { type Logger } from "pino";
@@ -14,6 +13,7 @@ import { Problems } from "../../components/common/validation";
 import type { Backend, BackendListener, Replica, ServiceDefinition } from "../types";
 import { timerDelay } from "../timers";
 import { probeHealthy } from "./health";
+import { LineCutter } from "./output";
 import { allocatePort } from "./ports";
 import { guardChild, releaseChild, signalGroup } from "./process-guard";
 
@@ -96,7 +96,6 @@ export class ReplicaFailedError extends Error {
 }
 
 const STDERR_TAIL_LINES = 40;
-const MAX_LINE = 4000;
 const MAX_PORT_CLASHES = 3;
 /** After the child exits, how long to wait for the last stderr lines. */
 const OUTPUT_FLUSH_MS = 300;
@@ -279,7 +278,7 @@ export class LocalBackend implements Backend {
         p.throwIfAny("local backend options");
         this.logger = opts.logger ?? pino({ level: "silent" });
         this.stopGraceMs = opts.stopGraceMs ?? 10_000;
-        this.readinessPollMs = Math.max(10, opts.readinessPollMs ?? 100);
+        this.readinessPollMs = timerDelay(Math.max(10, opts.readinessPollMs ?? 100));
         this.restartBackoffMs = opts.restartBackoffMs ?? 500;
         this.maxRestartBackoffMs = opts.maxRestartBackoffMs ?? 30_000;
         this.backoffResetMs = opts.backoffResetMs ?? 10_000;
@@ -618,15 +617,17 @@ export class LocalBackend implements Backend {
         log: Logger,
     ): void {
         if (!stream) return;
-        const lines = readline.createInterface({ input: stream, crlfDelay: Infinity });
-        lines.on("line", (line) => {
-            const text = line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line;
+        // Bounded lines, control sequences stripped (output.ts): never a whole line in memory.
+        const lines = new LineCutter((text) => {
             if (streamName === "stderr") {
                 r.stderrTail.push(text);
                 if (r.stderrTail.length > STDERR_TAIL_LINES) r.stderrTail.shift();
             }
             log.info({ stream: streamName }, `[${r.id}] ${text}`);
         });
+        stream.on("data", (chunk: Buffer) => lines.push(chunk));
+        stream.on("end", () => lines.end());
+        stream.on("error", () => undefined);
     }
 
     /** Polls `GET /` until 200 (→ ready), the readiness timeout (→ killed, failed) or exit. */
@@ -666,6 +667,57 @@ export class LocalBackend implements Backend {
         );
         this.publish(svc);
         this.emit({ type: "ready", service: name, replica: r.id, pid: r.pid, port: r.port });
+        void this.watchLiveness(svc, r);
+    }
+
+    /**
+     * Liveness, as the kubelet probes a model pod (periodSeconds, timeoutSeconds,
+     * failureThreshold): `GET /` every period; after failureThreshold failures in a row the
+     * replica leaves the ready set and is replaced. The harness answers 503 while abandoned
+     * run() threads pile up (issue 15), so such a replica is recycled.
+     */
+    private async watchLiveness(svc: ServiceRuntime, r: ReplicaRecord): Promise<void> {
+        const s = svc.spec.definition.settings;
+        const periodMs = timerDelay((s.periodSeconds ?? 10) * 1000);
+        const timeoutMs = timerDelay((s.timeoutSeconds ?? 2) * 1000);
+        const threshold = Math.max(1, s.failureThreshold ?? 3);
+        let failures = 0;
+        while (r.state === "ready") {
+            try {
+                await sleep(periodMs, undefined, { signal: r.abort.signal });
+            } catch {
+                return; // stopped or exited
+            }
+            if (r.state !== "ready") return;
+            const ok = await probeHealthy(r.url as string, timeoutMs);
+            if (r.state !== "ready") return;
+            failures = ok ? 0 : failures + 1;
+            if (failures < threshold) continue;
+            const name = svc.spec.definition.name;
+            const reason = `failed its liveness probe (GET / not 200) ${failures} times in a row; replacing it`;
+            const error = new ReplicaFailedError(
+                name,
+                r.id,
+                reason,
+                r.stderrTail.join("\n"),
+                null,
+                null,
+            );
+            this.logger.error({ service: name, replica: r.id, failures }, error.message);
+            this.emit({
+                type: "failed",
+                service: name,
+                replica: r.id,
+                pid: r.pid,
+                port: r.port,
+                error,
+            });
+            svc.failures++;
+            const stopped = this.stopReplica(svc, r);
+            this.reconcile(svc);
+            await stopped;
+            return;
+        }
     }
 
     private async stopReplica(svc: ServiceRuntime, r: ReplicaRecord): Promise<void> {

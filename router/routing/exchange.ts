@@ -435,7 +435,8 @@ export class Exchange {
     private watchSend(): void {
         const socket = this.i.res.socket;
         if (!socket) return;
-        let last = socket.bytesWritten;
+        // Bytes handed to the kernel (bytesWritten also counts what still waits in Node).
+        let last = socket.bytesWritten - socket.writableLength;
         this.sendTimer = setInterval(() => {
             const now = socket.bytesWritten - socket.writableLength;
             if (now !== last || this.i.res.writableFinished) {
@@ -445,7 +446,6 @@ export class Exchange {
             this.reason ??= "client_stalled";
             this.i.res.destroy();
         }, timerDelay(this.i.limits.sendIdleTimeoutMs));
-        last = socket.bytesWritten - socket.writableLength;
     }
 
     upstreamError(attempt: Attempt, err: NodeJS.ErrnoException): void {

@@ -5,7 +5,8 @@ contract, with the Python standard library only (Python >= 3.9).
 It is the model-server side of the local runtime (DESIGN §6) and can also run inside model images
 where `azmlinfsrv` is not installed. Contract (aml-v1-spec §5):
 
-  GET  /              -> 200 "Healthy" (init() has already run: the server listens only after it)
+  GET  /              -> 200 "Healthy" (init() has already run: the server listens only after it);
+                         503 while too many timed-out run() calls still run (see below)
   POST /score         -> run(<body as a JSON string>) -> 200 JSON of the return value
   GET  /score?a=1&b=x -> run('{"a": 1, "b": "x"}') (each value parsed as JSON when it can be)
   OPTIONS /score      -> 200; other methods -> 405 {"message": "Method not allowed"}
@@ -36,6 +37,10 @@ Configuration (flags win over environment variables):
   AMLAKS_PARENT_PID                          exit when that process is gone, or when stdin (a pipe
                                              from that parent) reaches end of file (no orphans)
   AMLSERVER_ACCESS_LOG=1                     one access-log line per request on stderr
+  AMLSERVER_MAX_ABANDONED_RUNS               GET / answers 503 (unhealthy: restart me) while this
+                                             many run() calls that passed the scoring timeout
+                                             still run; default WORKER_COUNT. GET / always reports
+                                             the count in x-amlserver-abandoned-runs
 
 Exit codes: 0 after SIGTERM/SIGINT (in-flight requests finish first) or when the parent is gone;
 2 bad usage; 3 the entry script failed to load or init() raised (traceback on stderr, before the
@@ -409,10 +414,19 @@ class TimedOut(Exception):
 class Scorer:
     """Runs run() on a worker thread with the scoring timeout; at most WORKER_COUNT at a time."""
 
-    def __init__(self, script: UserScript, timeout_ms: int, workers: int) -> None:
+    def __init__(self, script: UserScript, timeout_ms: int, workers: int, max_abandoned: int) -> None:
         self.script = script
         self.timeout_ms = timeout_ms
         self.slots = threading.BoundedSemaphore(workers)
+        # run() calls that passed the timeout and still run on their threads (a thread cannot be
+        # killed): reported by GET /, which turns 503 at max_abandoned so the replica is recycled.
+        self.max_abandoned = max_abandoned
+        self.abandoned = 0
+        self.abandoned_lock = threading.Lock()
+
+    def abandoned_runs(self) -> int:
+        with self.abandoned_lock:
+            return self.abandoned
 
     def __call__(self, kwargs: Dict[str, Any], headers: Dict[str, str]) -> Tuple[Any, float]:
         box: Dict[str, Any] = {}
@@ -426,6 +440,8 @@ class Scorer:
                     state["released"] = True
                     self.slots.release()
 
+        state["abandoned"] = False
+
         def work() -> None:
             start = time.perf_counter()
             try:
@@ -438,7 +454,10 @@ class Scorer:
                 box["trace"] = traceback.format_exc()
             finally:
                 box["elapsed_ms"] = (time.perf_counter() - start) * 1e3
-                done.set()
+                with self.abandoned_lock:
+                    done.set()
+                    if state["abandoned"]:
+                        self.abandoned -= 1
                 release()
 
         self.slots.acquire()
@@ -446,7 +465,11 @@ class Scorer:
         worker.start()
         if not done.wait(self.timeout_ms / 1000.0):
             # The abandoned run() keeps going on its daemon thread; free its slot so the replica
-            # keeps serving (a thread cannot be killed in Python).
+            # keeps serving (a thread cannot be killed in Python), and count it for GET /.
+            with self.abandoned_lock:
+                if not done.is_set():
+                    state["abandoned"] = True
+                    self.abandoned += 1
             release()
             raise TimedOut()
         if "error" in box:
@@ -679,7 +702,16 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         if path == "/":
             if method in ("GET", "HEAD"):
-                self._send(200, b"Healthy", "text/plain; charset=utf-8", head_only=method == "HEAD")
+                abandoned = self.app.scorer.abandoned_runs()
+                report = [("x-amlserver-abandoned-runs", str(abandoned))]
+                if abandoned >= self.app.scorer.max_abandoned:
+                    self._send(503, json.dumps({"message": (
+                        f"Unhealthy: {abandoned} run() calls abandoned after the scoring timeout are "
+                        f"still running (limit {self.app.scorer.max_abandoned}); restart this replica"
+                    )}).encode("utf-8"), headers=report, head_only=method == "HEAD")
+                else:
+                    self._send(200, b"Healthy", "text/plain; charset=utf-8", headers=report,
+                               head_only=method == "HEAD")
             else:
                 self._discard_body()
                 self._error(405, "Method not allowed")
@@ -895,6 +927,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     host = args.host or env.get("SERVER_HOST") or env.get("AMLSERVER_HOST") or DEFAULT_HOST
     timeout_ms = positive_int("SCORING_TIMEOUT_MS", env.get("SCORING_TIMEOUT_MS", str(DEFAULT_SCORING_TIMEOUT_MS)))
     workers = positive_int("WORKER_COUNT", env.get("WORKER_COUNT", "1"))
+    # Default: as many abandoned run() calls as the replica has workers — it then spends at least
+    # as much CPU on orphaned work as on requests.
+    max_abandoned = positive_int("AMLSERVER_MAX_ABANDONED_RUNS",
+                                 env.get("AMLSERVER_MAX_ABANDONED_RUNS", str(workers)))
     parent = env.get("AMLAKS_PARENT_PID")
 
     if args.use_azmlinfsrv != "never":
@@ -958,7 +994,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     init_ms = (time.perf_counter() - started) * 1e3
 
     handler = type("BoundHandler", (Handler,), {})
-    handler.app = App(script, Scorer(script, timeout_ms, workers), swagger,
+    handler.app = App(script, Scorer(script, timeout_ms, workers, max_abandoned), swagger,
                       env.get("AMLSERVER_ACCESS_LOG", "") in ("1", "true", "True"))
     try:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

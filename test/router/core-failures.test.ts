@@ -54,18 +54,16 @@ describe("router core: failures", () => {
         assert.equal(line?.reason, "replica_reset");
     });
 
-    it("cuts the client response when the replica dies mid-answer, and frees the slot", async () => {
+    it("answers a clean 502 when the replica dies mid-answer (nothing of it was sent), and frees the slot", async () => {
+        // Issue 15: answers are read whole before the client sees them, so a replica that dies
+        // half-way gives the client the same 502 the log records, not a truncated 200.
         const r = await replica("midway", { crash: "mid-response" });
         const h = await harness({
             services: [{ settings: { name: "midway", authEnabled: false }, replicas: [r.replica] }],
         });
-        await assert.rejects(score(h.url, "midway"), (err: NodeJS.ErrnoException) => {
-            assert.ok(
-                ["ECONNRESET", "ERR_STREAM_PREMATURE_CLOSE"].includes(err.code ?? "") ||
-                    /aborted/.test(err.message),
-            );
-            return true;
-        });
+        const res = await score(h.url, "midway");
+        assert.equal(res.status, 502);
+        assert.match(res.body, /Bad gateway/);
         await eventually(() => countersAtZero(h.router, "midway"), 2000, "counters at zero");
         let metrics = "";
         await eventually(

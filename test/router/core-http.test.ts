@@ -8,8 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { DEFAULT_SWAGGER, ReplicaServer } from "../support/replica-server";
 import { call, definition, eventually, score, startHarness, type Harness } from "./core-harness";
 
-const PRIMARY = "primary-key-0123456789abcdef";
-const SECONDARY = "secondary-key-0123456789abcdef";
+const PRIMARY = "primary-key-0123456789abcdefghijklmn";
+const SECONDARY = "secondary-key-0123456789abcdefghijklmn";
 
 let keyed: ReplicaServer;
 let open: ReplicaServer;
@@ -37,7 +37,7 @@ before(async () => {
                 settings: {
                     name: "keyed-two",
                     authEnabled: true,
-                    primaryKey: "another-primary-key-0123456789",
+                    primaryKey: "another-primary-key-0123456789abcdefgh",
                 },
                 replicas: [keyed.replica],
             },
@@ -108,7 +108,7 @@ describe("router core: auth and unknown services", () => {
     });
 
     it("takes rotated keys at run time without a restart (R36)", async () => {
-        const rotated = "rotated-key-abcdefabcdef0123";
+        const rotated = "rotated-key-abcdefabcdef0123456789xyz";
         h.router.onService(
             definition({
                 name: "keyed",

@@ -1,7 +1,8 @@
 /**
  * Limits (R19 and DESIGN §5 "Limits"): 413 above the body limit by Content-Length (nothing read,
- * nothing forwarded) and while streaming (the replica sees its request aborted; bodies are
- * streamed, never buffered whole), slow clients (headers, body) → 408, oversized headers → 431,
+ * nothing forwarded) and while reading (bodies are read whole, within the router's buffer budget,
+ * before a replica slot is taken: issue 15), slow clients (headers, body) → 408, oversized
+ * headers → 431,
  * Expect: 100-continue answered before the upload.
  */
 import assert from "node:assert/strict";
@@ -80,7 +81,9 @@ describe("router core: limits", () => {
         assert.equal(r.scored[0].bodyBytes, 64 * 1024);
     });
 
-    it("streams the body to the replica and cuts it with 413 when a chunked upload passes the limit", async () => {
+    it("reads a chunked upload before a replica slot is taken and cuts it with 413 past the limit", async () => {
+        // Issue 15: the body is read whole first (no slot, nothing forwarded) so a slow uploader
+        // costs router memory, never replica capacity.
         const limit = 1024 * 1024;
         const { r, h } = await setup("stream", { router: { maxBodyBytes: limit } });
         const chunk = Buffer.alloc(64 * 1024, 0x62);
@@ -95,29 +98,19 @@ describe("router core: limits", () => {
             res.resume();
         });
         req.on("error", () => undefined);
-        // Half the limit, then stop: the replica must already hold it (streamed, not buffered).
         for (let i = 0; i < 8; i++) req.write(chunk);
-        await r.waitFor(
-            () => (r.scored[0]?.bodyBytes ?? 0) >= 8 * chunk.length,
-            3000,
-            "streamed half",
-        );
-        assert.equal(r.scored[0].complete, false);
-        // Then past the limit.
+        await eventually(() => h.router.bufferedBytes >= 8 * chunk.length, 3000, "half read");
+        assert.equal(r.seen.length, 0, "nothing forwarded before the body is complete");
+        assert.equal(h.router.load("stream").inFlight, 0, "no slot while uploading");
         for (let i = 0; i < 12 && !req.destroyed; i++) {
             req.write(chunk);
             await sleep(5);
         }
         await eventually(() => status !== 0, 3000, "response");
         assert.equal(status, 413);
-        await r.waitFor(() => r.scored[0].aborted, 3000, "replica sees the aborted upload");
-        assert.equal(r.scored[0].complete, false);
-        assert.ok(
-            r.scored[0].bodyBytes <= limit,
-            `replica got ${r.scored[0].bodyBytes} bytes, at most the limit`,
-        );
+        assert.equal(r.seen.length, 0);
         req.destroy();
-        await eventually(() => countersAtZero(h.router, "stream"));
+        await eventually(() => countersAtZero(h.router, "stream") && h.router.bufferedBytes === 0);
     });
 
     it("answers Expect: 100-continue with 413 (or 100 for a good request) before the upload", async () => {
@@ -176,7 +169,7 @@ describe("router core: limits", () => {
         assert.ok(countersAtZero(h.router, "slowsmall"));
     });
 
-    it("answers 408 when a streamed body stops arriving, and aborts the replica request", async () => {
+    it("answers 408 when a body stops arriving, without ever taking a replica slot", async () => {
         const { r, h } = await setup("slowbody", { router: { bodyIdleTimeoutMs: 200 } });
         const text = await raw(h.url, (s) => {
             s.write(
@@ -185,10 +178,10 @@ describe("router core: limits", () => {
             );
         });
         assert.match(text, /^HTTP\/1\.1 408 /);
-        await r.waitFor(() => r.scored[0]?.aborted === true, 3000, "replica sees the abort");
-        assert.equal(r.scored[0].complete, false);
-        assert.ok(r.scored[0].bodyBytes > 0, "the body was being streamed");
-        await eventually(() => countersAtZero(h.router, "slowbody"));
+        assert.equal(r.seen.length, 0, "the replica never saw the request");
+        await eventually(
+            () => countersAtZero(h.router, "slowbody") && h.router.bufferedBytes === 0,
+        );
     });
 
     it("answers 431 to oversized headers", async () => {

@@ -68,7 +68,7 @@ describe("router core: entry", () => {
             file,
             [
                 "services:",
-                "  - settings: { name: sample, primaryKey: k-0123456789 }",
+                "  - settings: { name: sample, primaryKey: k-0123456789abcdefghijklmnopqrstuv }",
                 "    replicas: [{ id: a, url: 'http://127.0.0.1:5001/' }]",
             ].join("\n"),
         );
@@ -76,7 +76,7 @@ describe("router core: entry", () => {
         assert.equal(o.services?.length, 1);
         const s = o.services?.[0];
         assert.equal(s?.definition.auth.mode, "key");
-        assert.equal(s?.definition.auth.primaryKey, "k-0123456789");
+        assert.equal(s?.definition.auth.primaryKey, "k-0123456789abcdefghijklmnopqrstuv");
         assert.deepEqual(s?.replicas, [{ id: "a", url: "http://127.0.0.1:5001" }]);
         assert.throws(
             () =>

@@ -385,10 +385,13 @@ describe("keys file", () => {
         assert.deepEqual(again.generated, []);
         assert.equal(again.auth.primaryKey, first.auth.primaryKey);
         const given = await resolveServiceAuth(
-            validateWebserviceSettings({ name: "keyed", primaryKey: "given-key" }),
+            validateWebserviceSettings({
+                name: "keyed",
+                primaryKey: "given-key-0123456789abcdefghijklmnop",
+            }),
             readKeysFile(file, "keyed"),
         );
-        assert.equal(given.auth.primaryKey, "given-key");
+        assert.equal(given.auth.primaryKey, "given-key-0123456789abcdefghijklmnop");
         assert.equal(given.auth.secondaryKey, first.auth.secondaryKey);
         assert.equal(
             readKeysFile(file, "another-service"),

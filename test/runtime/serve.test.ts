@@ -174,7 +174,7 @@ describe("amlaks serve with a user's entry script", { timeout: 120_000 }, () => 
     test("run() raising → 500 with its message through the router", async () => {
         const settings = writeSettings(
             "raiser",
-            "name: raiser\nprimaryKey: test-primary-key\nsecondaryKey: test-secondary-key\nnumReplicas: 1\nautoscaleEnabled: false\n",
+            "name: raiser\nprimaryKey: test-primary-key-0123456789abcdefghij\nsecondaryKey: test-secondary-key-0123456789abcdefghij\nnumReplicas: 1\nautoscaleEnabled: false\n",
         );
         const svc = await startServe(
             ["--entry-script", join(FIXTURES, "raises.py"), "--settings", settings],
@@ -183,7 +183,7 @@ describe("amlaks serve with a user's entry script", { timeout: 120_000 }, () => 
         try {
             const r = await request(svc.scoringUri, {
                 method: "POST",
-                headers: { authorization: "Bearer test-primary-key" },
+                headers: { authorization: "Bearer test-primary-key-0123456789abcdefghij" },
                 body: "{}",
             });
             assert.equal(r.status, 500);

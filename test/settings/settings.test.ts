@@ -2,6 +2,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import {
     MAX_MODELS_PER_SERVICE,
+    MAX_TIMER_MS,
+    MIN_KEY_LENGTH,
+    SETTING_LIMITS,
+    keyProblem,
     WEBSERVICE_DEFAULTS,
     WEBSERVICE_SETTING_FIELDS,
     authMode,
@@ -10,6 +14,7 @@ import {
     type WebserviceSettingsInput,
 } from "../../components/settings";
 import { ValidationError } from "../../components/common/validation";
+import { generateServiceKey } from "../../router/auth";
 
 /** Runs the validator and returns its problems as "field: rule" lines (or [] when valid). */
 function problems(input: unknown): string[] {
@@ -298,8 +303,59 @@ describe("validateWebserviceSettings rules (aml-v1-spec §1.2)", () => {
         assert.ok(!message.includes(secret));
         assert.match(
             message,
-            /primaryKey: "\(redacted\)" must be 1-256 printable ASCII characters without spaces/,
+            /primaryKey: "\(redacted\)" must be 32-256 printable ASCII characters without spaces/,
         );
+    });
+
+    test("issue 15: keys are long, varied and two different ones; generated keys pass", () => {
+        const strong = "k3y-0123456789abcdefghijklmnopqrstuv";
+        assert.deepEqual(problems({ name: "svc", primaryKey: "x" }), [
+            "primaryKey: must be 32-256 printable ASCII characters without spaces",
+        ]);
+        assert.deepEqual(problems({ name: "svc", primaryKey: "a".repeat(40) }), [
+            "primaryKey: must contain at least 8 different characters (use a random key, e.g. generateServiceKey())",
+        ]);
+        assert.deepEqual(problems({ name: "svc", primaryKey: strong, secondaryKey: strong }), [
+            "secondaryKey: must differ from primaryKey",
+        ]);
+        assert.ok(
+            !messageOf({ name: "svc", primaryKey: strong, secondaryKey: strong }).includes(strong),
+        );
+        for (let i = 0; i < 50; i++) {
+            assert.equal(keyProblem(generateServiceKey()), undefined);
+        }
+        assert.equal(MIN_KEY_LENGTH, 32);
+    });
+
+    test("issue 15: every duration and count has an upper bound the runtime honours", () => {
+        // 2^31 ms and more fire after 1 ms in Node; 1e30 is no duration at all.
+        for (const v of [2 ** 31, 1e30]) {
+            assert.deepEqual(problems({ name: "svc", scoringTimeoutMs: v }), [
+                "scoringTimeoutMs: must be a whole number from 1 to 300000",
+            ]);
+            assert.deepEqual(problems({ name: "svc", maxRequestWaitTime: v }), [
+                "maxRequestWaitTime: must be a whole number from 1 to 300000",
+            ]);
+        }
+        assert.deepEqual(problems({ name: "svc", scoringTimeoutMs: 300_000 }), []);
+        for (const [field, max] of Object.entries(SETTING_LIMITS)) {
+            const autoscale = field.startsWith("autoscale") ? { autoscaleEnabled: true } : {};
+            const replicas = field === "numReplicas" ? { autoscaleEnabled: false } : {};
+            const over = problems({ name: "svc", ...autoscale, ...replicas, [field]: max + 1 });
+            assert.ok(
+                over.some((p) => p.startsWith(`${field}: must`) && p.includes(String(max))),
+                `${field} above ${max}: ${over.join("; ")}`,
+            );
+            const at = problems({
+                name: "svc",
+                ...autoscale,
+                ...replicas,
+                ...(field === "autoscaleMinReplicas" ? { autoscaleMaxReplicas: max } : {}),
+                [field]: max,
+            });
+            assert.deepEqual(at, [], `${field} at ${max}`);
+            assert.ok(max <= MAX_TIMER_MS);
+        }
     });
 
     test("every problem is reported at once, with field, value and rule", () => {

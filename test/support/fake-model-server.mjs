@@ -9,6 +9,8 @@
 //   FAKE_SCORE_DELAY_MS       default scoring time (overridden by ?delay=<ms>)
 //   FAKE_IGNORE_SIGTERM=1     ignore SIGTERM (tests the SIGKILL escalation)
 //   FAKE_WATCHDOG=stdin|pid|both|none  how to notice the parent died (default both; needs AMLAKS_PARENT_PID)
+//   FAKE_STDOUT_TEXT=<text>   written to stdout once ready (escape sequences and all)
+//   FAKE_STDOUT_NO_NEWLINE_BYTES=<n>  once ready, write n bytes of "x" to stdout and never a newline
 // Parent-death contract (the same one the Python harness honours): when AMLAKS_PARENT_PID is set,
 // stdin is a pipe from the parent; exit on stdin EOF, or when that pid no longer exists.
 import { existsSync, writeFileSync } from "node:fs";
@@ -120,6 +122,11 @@ async function main() {
     if (env.FAKE_LISTEN_AFTER_INIT === "1") await listen();
     ready = true;
     process.stdout.write(`fake model server ${replica} ready\n`);
+    if (env.FAKE_STDOUT_TEXT) process.stdout.write(env.FAKE_STDOUT_TEXT);
+    const endless = Number(env.FAKE_STDOUT_NO_NEWLINE_BYTES ?? 0);
+    for (let left = endless; left > 0; left -= 64 * 1024) {
+        await new Promise((r) => process.stdout.write("x".repeat(Math.min(left, 64 * 1024)), r));
+    }
 }
 
 main().catch((err) => {

@@ -309,14 +309,14 @@ describe("replica ownership in both modes", () => {
 describe("keys given and rotated", () => {
     test("given keys are used as is (no RandomPassword) and still secret", async () => {
         const ws = await deploy("given", {
-            primaryKey: "my-primary-key",
-            secondaryKey: pulumi.secret("my-secondary-key"),
+            primaryKey: "my-primary-key-0123456789abcdefghijkl",
+            secondaryKey: pulumi.secret("my-secondary-key-0123456789abcdefghij"),
         });
         assert.equal(childrenOf("given").filter((r) => r.type.startsWith("random:")).length, 0);
         const secret = byType("given", "kubernetes:core/v1:Secret", "auth").inputs;
         assert.deepEqual(secret.stringData, {
-            primaryKey: "my-primary-key",
-            secondaryKey: "my-secondary-key",
+            primaryKey: "my-primary-key-0123456789abcdefghijkl",
+            secondaryKey: "my-secondary-key-0123456789abcdefghij",
         });
         assert.equal(await pulumi.isSecret(ws.primaryKey), true);
     });
@@ -490,7 +490,7 @@ describe("bad inputs fail before any child exists", () => {
         const result = runFailingProgram("bad-output-key");
         assert.ok(
             result.errors.some((e) =>
-                /primaryKey: "\(redacted\)" must be 1-256 printable ASCII/.test(e),
+                /primaryKey: "\(redacted\)" must be 32-256 printable ASCII/.test(e),
             ),
             result.errors.join("\n"),
         );

@@ -232,8 +232,8 @@ describe("model Deployment", () => {
 
     test("the settings annotation round-trips through the router's parser, without keys or models", () => {
         const settings: Partial<WebserviceSettingsInput> = {
-            primaryKey: "secret-primary-1",
-            secondaryKey: "secret-secondary-2",
+            primaryKey: "secret-primary-1-0123456789abcdefghij",
+            secondaryKey: "secret-secondary-2-0123456789abcdefgh",
             autoscaleEnabled: true,
             autoscaleMaxReplicas: 4,
             autoscaleTargetUtilization: 30,
@@ -242,7 +242,10 @@ describe("model Deployment", () => {
         };
         const d: Any = renderDeployment(input(settings));
         const text: string = d.metadata.annotations[SETTINGS_ANNOTATION];
-        assert.ok(!text.includes("secret-primary-1") && !text.includes("secret-secondary-2"));
+        assert.ok(
+            !text.includes("secret-primary-1-0123456789abcdefghij") &&
+                !text.includes("secret-secondary-2-0123456789abcdefgh"),
+        );
         assert.ok(!text.includes("one.pkl"));
         const parsed = parseSettingsAnnotation(text);
         const full = validateWebserviceSettings({ name: "diabetes", ...settings });

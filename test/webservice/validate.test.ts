@@ -180,9 +180,28 @@ describe("validateAksWebserviceArgs", () => {
         has(
             problems(base({ modelDelivery: "zip" })),
             "modelDelivery",
-            /must be one of image, blob/,
+            /must be one of image, prebuilt, blob/,
         );
         has(problems(base({ registryServer: undefined })), "registryServer", /is required/);
+    });
+
+    test('model delivery "prebuilt": no registry needed, but an imageRef to run as is', () => {
+        assert.deepEqual(
+            problems(
+                base({
+                    modelDelivery: "prebuilt",
+                    registryServer: undefined,
+                    image: undefined,
+                    imageRef: `registry.example.io/apps/diabetes@sha256:${"c".repeat(64)}`,
+                }),
+            ),
+            [],
+        );
+        has(
+            problems(base({ modelDelivery: "prebuilt", imageRef: undefined })),
+            "modelDelivery",
+            /needs imageRef/,
+        );
     });
 
     test("the cluster is required", () => {
