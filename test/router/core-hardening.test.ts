@@ -14,6 +14,7 @@ import {
     countersAtZero,
     definition,
     eventually,
+    raw,
     score,
     sleep,
     startHarness,
@@ -51,19 +52,6 @@ async function setup(
     });
     harnesses.push(h);
     return { r, h };
-}
-
-/** Raw bytes on a fresh connection; resolves with everything the server sent until it closed. */
-function raw(url: string, send: (s: net.Socket) => void): Promise<string> {
-    const u = new URL(url);
-    return new Promise((resolve) => {
-        const s = net.connect(Number(u.port), u.hostname);
-        let text = "";
-        s.on("data", (d) => (text += d.toString("latin1")));
-        s.on("error", () => undefined);
-        s.on("close", () => resolve(text));
-        s.on("connect", () => send(s));
-    });
 }
 
 describe("issue 15: timers armed from settings", () => {

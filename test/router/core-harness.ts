@@ -4,6 +4,7 @@
  * its own connection unless a keep-alive agent is given).
  */
 import * as http from "node:http";
+import * as net from "node:net";
 import { Writable } from "node:stream";
 import { Authenticator } from "../../router/auth";
 import { silentLogger, type Logger } from "../../router/log";
@@ -142,6 +143,19 @@ export function score(
         ...opts,
         body,
         headers: { "content-type": "application/json", ...opts.headers },
+    });
+}
+
+/** Raw bytes on a fresh connection; resolves with everything the server sent until it closed. */
+export function raw(url: string, send: (s: net.Socket) => void): Promise<string> {
+    const u = new URL(url);
+    return new Promise((resolve) => {
+        const s = net.connect(Number(u.port), u.hostname);
+        let text = "";
+        s.on("data", (d) => (text += d.toString("latin1")));
+        s.on("error", () => undefined);
+        s.on("close", () => resolve(text));
+        s.on("connect", () => send(s));
     });
 }
 

@@ -7,11 +7,10 @@
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import * as net from "node:net";
 import { after, describe, it } from "node:test";
 import { MAX_BODY_BYTES } from "../../router/router";
 import { ReplicaServer } from "../support/replica-server";
-import { countersAtZero, eventually, sleep, startHarness, type Harness } from "./core-harness";
+import { countersAtZero, eventually, raw, sleep, startHarness, type Harness } from "./core-harness";
 
 const replicas: ReplicaServer[] = [];
 const harnesses: Harness[] = [];
@@ -32,19 +31,6 @@ async function setup(
     });
     harnesses.push(h);
     return { r, h };
-}
-
-/** Sends raw bytes on a fresh connection; resolves with everything the server sent back. */
-function raw(url: string, send: (s: net.Socket) => void): Promise<string> {
-    const u = new URL(url);
-    return new Promise((resolve) => {
-        const s = net.connect(Number(u.port), u.hostname);
-        let text = "";
-        s.on("data", (d) => (text += d.toString("latin1")));
-        s.on("error", () => undefined);
-        s.on("close", () => resolve(text));
-        s.on("connect", () => send(s));
-    });
 }
 
 describe("router core: limits", () => {
