@@ -11,7 +11,7 @@ import { createHash, createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { validateWebserviceSettings } from "../settings";
+import { keyPairProblems } from "../settings";
 
 /** Length of generated keys: 32 characters of [A-Za-z0-9] (≈ 190 bits), like v1's keys. */
 export const GENERATED_KEY_LENGTH = 32;
@@ -104,27 +104,29 @@ export function createKeys(
     args: KeyArgs,
     opts: pulumi.CustomResourceOptions,
 ): { primaryKey: pulumi.Output<string>; secondaryKey: pulumi.Output<string> } {
+    // Given keys (plain ones were checked before any child existed; Outputs such as config
+    // secrets only now) pass the same rules as a pair, so two equal secrets are caught too.
+    // Never echoes a key.
+    const givenPair =
+        args.primaryKey !== undefined || args.secondaryKey !== undefined
+            ? pulumi.all([args.primaryKey, args.secondaryKey]).apply(([p, s]) => {
+                  const problems = keyPairProblems(p, s);
+                  if (problems.length > 0) {
+                      throw new pulumi.ResourceError(
+                          `AksWebservice "${name}": ${problems.map((x) => `${x.field}: "(redacted)" ${x.rule}`).join("; ")}`,
+                          opts.parent,
+                      );
+                  }
+                  return [p, s] as const;
+              })
+            : undefined;
     const one = (
         which: "primary" | "secondary",
         given: pulumi.Input<string> | undefined,
         version: pulumi.Input<number> | undefined,
     ): pulumi.Output<string> => {
         if (given !== undefined) {
-            // Plain keys were checked before any child existed; Outputs (config secrets) are
-            // checked here by the same vocabulary, without echoing the key.
-            return pulumi.secret(
-                pulumi.output(given).apply((key) => {
-                    try {
-                        validateWebserviceSettings({ name: "key-check", [`${which}Key`]: key });
-                    } catch (e) {
-                        throw new pulumi.ResourceError(
-                            `AksWebservice "${name}": ${(e as Error).message}`,
-                            opts.parent,
-                        );
-                    }
-                    return key;
-                }),
-            );
+            return pulumi.secret(givenPair!.apply(([p, s]) => (which === "primary" ? p : s)!));
         }
         const generated = new random.RandomPassword(
             `${name}-${which}-key`,

@@ -501,6 +501,21 @@ describe("bad inputs fail before any child exists", () => {
         );
     });
 
+    test("two keys given as secret Outputs must differ (R36), checked at deploy time, never echoed", () => {
+        const result = runFailingProgram("equal-output-keys");
+        assert.ok(
+            result.errors.some((e) =>
+                /secondaryKey: "\(redacted\)" must differ from primaryKey/.test(e),
+            ),
+            result.errors.join("\n"),
+        );
+        assert.ok(result.errors.every((e) => !e.includes("7f3a9c2e1b8d")));
+        assert.ok(
+            !result.created.includes("equal-output-keys-auth"),
+            "the auth Secret must not be created",
+        );
+    });
+
     test("GPU service on a GPU cluster deploys with nvidia.com/gpu limits", async () => {
         await deploy("gpusvc", { gpuCores: 1, cluster: fakeCluster("gpu", true) });
         const d = byType("gpusvc", "kubernetes:apps/v1:Deployment", "deployment").inputs;
