@@ -703,15 +703,7 @@ export class LocalBackend implements Backend {
                 null,
                 null,
             );
-            this.logger.error({ service: name, replica: r.id, failures }, error.message);
-            this.emit({
-                type: "failed",
-                service: name,
-                replica: r.id,
-                pid: r.pid,
-                port: r.port,
-                error,
-            });
+            this.reportFailed(r, error, { failures });
             svc.failures++;
             const stopped = this.stopReplica(svc, r);
             this.reconcile(svc);
@@ -803,19 +795,25 @@ export class LocalBackend implements Backend {
                   ? `was killed by ${signal} before it was ready`
                   : `exited with code ${code} before it was ready (did init() fail?)`);
         const error = new ReplicaFailedError(name, r.id, cause, tail, code, signal);
-        this.logger.error(
-            { service: name, replica: r.id, code, signal, failures: svc.failures },
-            error.message,
-        );
+        this.reportFailed(r, error, { code, signal, failures: svc.failures });
+        if (!svc.everReady) svc.firstReady.reject(error);
+        this.reconcile(svc);
+    }
+
+    /** One failed replica: logged (with the given context) and announced as a "failed" event. */
+    private reportFailed(
+        r: { id: string; pid?: number; port?: number },
+        error: ReplicaFailedError,
+        context: Record<string, unknown>,
+    ): void {
+        this.logger.error({ service: error.service, replica: r.id, ...context }, error.message);
         this.emit({
             type: "failed",
-            service: name,
+            service: error.service,
             replica: r.id,
             pid: r.pid,
             port: r.port,
             error,
         });
-        if (!svc.everReady) svc.firstReady.reject(error);
-        this.reconcile(svc);
     }
 }
