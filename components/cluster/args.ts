@@ -157,16 +157,37 @@ export interface AksInferenceClusterArgs {
 
     // ---- Router (R18–R21) -------------------------------------------------------------------
 
-    /** Image reference of the amlaks router (e.g. `<acr>.azurecr.io/amlaks-router:0.1.0`). */
-    readonly routerImage: pulumi.Input<string>;
+    /**
+     * Image reference of the amlaks router (e.g. `<acr>.azurecr.io/amlaks/router@sha256:...`).
+     * @default - built from the installed package and pushed to `routerImageRegistry` with a
+     * content-hash tag; reused while unchanged, never built during preview
+     */
+    readonly routerImage?: pulumi.Input<string>;
+    /**
+     * Registry the router image is built into when `routerImage` is not given (login server, e.g.
+     * `myacr.azurecr.io`; `127.0.0.1:5000` and other loopback registries use plain HTTP).
+     * @default - acrLoginServer
+     */
+    readonly routerImageRegistry?: pulumi.Input<string>;
+    /** User for `routerImageRegistry`. @default - the Docker engine's stored credentials */
+    readonly routerImageRegistryUsername?: pulumi.Input<string>;
+    /** Password for `routerImageRegistry` (treated as a secret). @default - the Docker engine's stored credentials */
+    readonly routerImageRegistryPassword?: pulumi.Input<string>;
+    /**
+     * Base image of the router image built by the component (a Node.js runtime with `node` at
+     * `/nodejs/bin/node` and user 65532). Plain: it is part of the content hash, known at preview.
+     * @default "gcr.io/distroless/nodejs22-debian12:nonroot"
+     */
+    readonly routerBaseImage?: string;
     /** Namespace of the router. @default "azureml" */
     readonly routerNamespace?: pulumi.Input<string>;
     /**
-     * Namespaces the router watches for model services; empty = all. Listing them limits what the
-     * router's Secret read access is used for.
-     * @default [] (all namespaces)
+     * Namespaces where model services live (plain names; each must exist). The router gets a Role
+     * in each (read Deployments, EndpointSlices and Secrets, scale Deployments, mark pods for
+     * deletion) and nothing cluster-wide (R21). Not the router's namespace.
+     * @default - one namespace, `azureml-services`, created by the component
      */
-    readonly routerWatchNamespaces?: pulumi.Input<pulumi.Input<string>[]>;
+    readonly routerWatchNamespaces?: readonly string[];
     /**
      * Router Service type: `LoadBalancer`, `NodePort` or `ClusterIP` (local clusters without a
      * load balancer; use port-forwarding).

@@ -15,6 +15,7 @@ import { DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE, renderNvidiaDevicePlugin } from "./
 import { computeRequiredHosts, normalizeRegion, RequiredHost } from "./hosts";
 import { decodeKubeconfig, kubeconfigClusterIdentifier, setKubeloginMode } from "./kubeconfig";
 import { deriveAksClusterName, deriveComputeName, deriveDnsPrefix } from "./names";
+import { routerImage } from "./router-image";
 import { installRouter, RouterRenderConfig, routerProfile } from "./router-install";
 import { ROUTER_NAME } from "./router-rbac";
 import { checkPurposeSizing, detectAccelerators, lookupVmSku } from "./sizing";
@@ -74,6 +75,10 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
     public readonly fpgaEnabled: pulumi.Output<boolean>;
     /** Namespace of the router. */
     public readonly routerNamespace: pulumi.Output<string>;
+    /** Namespaces where model services may live (the router watches these and only these). */
+    public readonly serviceNamespaces: pulumi.Output<string[]>;
+    /** The router image the Deployment runs (built by the component unless `routerImage` was given). */
+    public readonly routerImage: pulumi.Output<string>;
     /** Name of the router Service. */
     public readonly routerServiceName: pulumi.Output<string>;
     /**
@@ -161,19 +166,32 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                       .apply((c) => createHash("sha256").update(c).digest("hex")),
               )
             : undefined;
+        // No routerImage: build it from the installed package into the cluster's registry,
+        // content-hash tagged and reused while unchanged (never built during preview).
+        const image: pulumi.Input<string> =
+            args.routerImage ??
+            routerImage(
+                name,
+                {
+                    registryServer: (args.routerImageRegistry ?? args.acrLoginServer)!,
+                    registryUsername: args.routerImageRegistryUsername,
+                    registryPassword: args.routerImageRegistryPassword,
+                    baseImage: args.routerBaseImage,
+                },
+                { parent: this },
+            ).imageRef;
         const renderCfg: RouterRenderConfig = {
             namespace: cfg.routerNamespace,
             purpose: cfg.purpose,
-            image: args.routerImage,
+            image,
             tls: cfg.tls,
             serviceType: cfg.routerServiceType,
             loadBalancerType: cfg.loadBalancerType,
             loadBalancerSubnet: args.loadBalancerSubnet,
             leafDomainLabel: args.leafDomainLabel,
             azureAnnotations: cfg.mode !== "kubeconfig",
-            watchNamespaces: pulumi
-                .output(args.routerWatchNamespaces ?? [])
-                .apply((list) => list as readonly string[]),
+            serviceNamespaces: cfg.serviceNamespaces,
+            createServiceNamespace: cfg.createServiceNamespace,
             maxReplicas,
             tlsChecksum,
         };
@@ -257,6 +275,15 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         this.gpuEnabled = facts.gpu;
         this.fpgaEnabled = facts.fpga;
         this.routerNamespace = pulumi.output(cfg.routerNamespace);
+        // Carries the created namespace and the router's RoleBindings as dependencies, so a web
+        // service that waits on this list is created after them (first `pulumi up` ordering).
+        this.serviceNamespaces = pulumi
+            .all([
+                ...router.serviceNamespaces.map((n) => n.metadata.name),
+                ...router.serviceBindings.map((b) => b.urn),
+            ])
+            .apply(() => [...cfg.serviceNamespaces]);
+        this.routerImage = pulumi.output(image);
         this.routerServiceName = pulumi.output(ROUTER_NAME);
         this.scoringBaseUrl = scoringBaseUrl;
         this.computeId = computeId;
@@ -268,7 +295,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                 args.acrLoginServer,
                 args.storageAccountName,
                 args.leafDomainLabel,
-                args.routerImage,
+                image,
                 cfg.installNvidiaDevicePlugin ? pluginImage : undefined,
             ])
             .apply(([fqdn, region, acrName, acrLoginServer, sa, label, routerImage, plugin]) =>
@@ -296,6 +323,8 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             gpuEnabled: this.gpuEnabled,
             fpgaEnabled: this.fpgaEnabled,
             routerNamespace: this.routerNamespace,
+            serviceNamespaces: this.serviceNamespaces,
+            routerImage: this.routerImage,
             routerServiceName: this.routerServiceName,
             scoringBaseUrl: this.scoringBaseUrl,
             requiredHosts: this.requiredHosts,

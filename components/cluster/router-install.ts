@@ -6,18 +6,33 @@
  * Router container contract (the router implements it):
  * - env `ROUTER_BACKEND=kubernetes`, `ROUTER_HTTP_PORT=8080`, `ROUTER_HTTPS_PORT=8443` (TLS only),
  *   `ROUTER_TLS_CERT_FILE` / `ROUTER_TLS_KEY_FILE` under `/etc/amlaks/tls` (TLS only),
- *   `ROUTER_NAMESPACE`, `ROUTER_POD_NAME` (downward API), `ROUTER_CLUSTER_PURPOSE`,
- *   `ROUTER_WATCH_NAMESPACES` (comma list, empty = all namespaces);
- * - liveness `GET /healthz`, readiness `GET /readyz`, metrics `GET /metrics`, all on 8080;
+ *   `ROUTER_NAMESPACE`, `ROUTER_POD_NAME`, `ROUTER_POD_IP` (downward API), `ROUTER_CLUSTER_PURPOSE`,
+ *   `ROUTER_WATCH_NAMESPACES` (comma list of the service namespaces), `ROUTER_METRICS_PORT=9090`,
+ *   `ROUTER_DRAIN_TIMEOUT_MS`;
+ * - liveness `GET /healthz`, readiness `GET /readyz` on 8080; `/metrics` and the peer load
+ *   endpoint on 9090, which the public Service does not expose;
  * - runs as uid/gid 65532 with a read-only root filesystem (writable `/tmp`);
- * - on SIGTERM: fail `/readyz`, finish in-flight requests, exit within the grace period (R20:
- *   resizing restarts must not affect inference requests).
+ * - rollout and shutdown lose nothing (R20): a preStop sleep keeps the pod serving while it leaves
+ *   the Service's endpoints, then on SIGTERM the router fails `/readyz`, stops accepting, finishes
+ *   queued and in-flight requests (up to `ROUTER_DRAIN_TIMEOUT_MS`) and exits within the grace
+ *   period.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { ClusterPurpose } from "./sizing";
-import { copyRules, ROUTER_NAME, ROUTER_RBAC } from "./router-rbac";
-export { DEFAULT_ROUTER_NAMESPACE } from "./router-rbac";
+import {
+    copyRules,
+    ROUTER_METRICS_PORT,
+    ROUTER_NAME,
+    ROUTER_POD_LABELS,
+    ROUTER_RBAC,
+} from "./router-rbac";
+export {
+    DEFAULT_ROUTER_NAMESPACE,
+    DEFAULT_SERVICE_NAMESPACE,
+    ROUTER_METRICS_PORT,
+    ROUTER_POD_LABELS,
+} from "./router-rbac";
 
 /** Where the router's TLS certificate and key are mounted. */
 export const ROUTER_TLS_DIR = "/etc/amlaks/tls";
@@ -29,11 +44,19 @@ export const ROUTER_TLS_SECRET_NAME = `${ROUTER_NAME}-tls`;
 /** uid/gid the router runs as (a non-root id that exists in distroless images). */
 export const ROUTER_UID = 65532;
 
-/** Labels on every router pod; the web-service NetworkPolicy admits traffic from these. */
-export const ROUTER_POD_LABELS: Readonly<Record<string, string>> = Object.freeze({
-    "app.kubernetes.io/name": ROUTER_NAME,
-    "app.kubernetes.io/component": "router",
-});
+/**
+ * Seconds a terminating router pod keeps serving before SIGTERM (preStop), so the Service's load
+ * balancer stops sending it new connections first.
+ */
+export const ROUTER_PRE_STOP_SECONDS = 5;
+/**
+ * Longest wait for queued and in-flight requests after SIGTERM: the default scoring timeout
+ * (60 s), so a request that started just before shutdown can finish.
+ */
+export const ROUTER_DRAIN_TIMEOUT_MS = 60_000;
+/** preStop + drain + 10 s margin. */
+export const ROUTER_TERMINATION_GRACE_SECONDS =
+    ROUTER_PRE_STOP_SECONDS + ROUTER_DRAIN_TIMEOUT_MS / 1000 + 10;
 
 const COMMON_LABELS = {
     ...ROUTER_POD_LABELS,
@@ -110,8 +133,10 @@ export interface RouterRenderConfig {
     readonly leafDomainLabel?: pulumi.Input<string>;
     /** Add Azure cloud-provider annotations (false for kubeconfig mode). */
     readonly azureAnnotations: boolean;
-    /** Namespaces the router watches; empty = all. */
-    readonly watchNamespaces: pulumi.Input<readonly string[]>;
+    /** Namespaces of model services: the router watches these and gets a Role in each. */
+    readonly serviceNamespaces: readonly string[];
+    /** Create the default service namespace (no routerWatchNamespaces given). */
+    readonly createServiceNamespace: boolean;
     /** HPA upper bound (from {@link routerProfile}); ignored on DevTest. */
     readonly maxReplicas?: pulumi.Input<number>;
     /** Changes when the certificate changes, so pods roll to the new one. */
@@ -122,13 +147,17 @@ function meta(cfg: RouterRenderConfig, name = ROUTER_NAME) {
     return { name, namespace: cfg.namespace, labels: { ...COMMON_LABELS } };
 }
 
-/** The router namespace, enforcing the `restricted` Pod Security Standard. */
-export function renderNamespace(cfg: RouterRenderConfig): k8s.types.input.core.v1.Namespace {
+/** The router namespace (or, with `name`, the service namespace), enforcing the `restricted` Pod
+ * Security Standard: router and model pods both comply. */
+export function renderNamespace(
+    cfg: RouterRenderConfig,
+    name: string = cfg.namespace,
+): k8s.types.input.core.v1.Namespace {
     return {
         apiVersion: "v1",
         kind: "Namespace",
         metadata: {
-            name: cfg.namespace,
+            name,
             labels: {
                 "app.kubernetes.io/part-of": "amlaks",
                 "app.kubernetes.io/managed-by": "pulumi",
@@ -150,44 +179,51 @@ export function renderServiceAccount(
     };
 }
 
-export function renderClusterRole(_cfg?: RouterRenderConfig): k8s.types.input.rbac.v1.ClusterRole {
-    return {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRole",
-        metadata: { name: ROUTER_NAME, labels: { ...COMMON_LABELS } },
-        rules: copyRules(ROUTER_RBAC.clusterRules),
-    };
-}
-
-export function renderClusterRoleBinding(
-    cfg: RouterRenderConfig,
-): k8s.types.input.rbac.v1.ClusterRoleBinding {
-    return {
-        apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "ClusterRoleBinding",
-        metadata: { name: ROUTER_NAME, labels: { ...COMMON_LABELS } },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: ROUTER_NAME },
-        subjects: [{ kind: "ServiceAccount", name: ROUTER_NAME, namespace: cfg.namespace }],
-    };
-}
-
+/** The Role in the router's namespace: peer pods and the scaler Lease. */
 export function renderRole(cfg: RouterRenderConfig): k8s.types.input.rbac.v1.Role {
     return {
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "Role",
         metadata: meta(cfg),
-        rules: copyRules(ROUTER_RBAC.namespaceRules),
+        rules: copyRules(ROUTER_RBAC.routerNamespaceRules),
+    };
+}
+
+function binding(cfg: RouterRenderConfig, namespace: string): k8s.types.input.rbac.v1.RoleBinding {
+    return {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: ROUTER_NAME, namespace, labels: { ...COMMON_LABELS } },
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: ROUTER_NAME },
+        subjects: [{ kind: "ServiceAccount", name: ROUTER_NAME, namespace: cfg.namespace }],
     };
 }
 
 export function renderRoleBinding(cfg: RouterRenderConfig): k8s.types.input.rbac.v1.RoleBinding {
+    return binding(cfg, cfg.namespace);
+}
+
+/**
+ * The Role in one service namespace (R21): read model Deployments, EndpointSlices and Secrets,
+ * scale Deployments, mark pods for deletion. Namespaced, so no cluster-wide Secret access.
+ */
+export function renderServiceRole(
+    _cfg: RouterRenderConfig,
+    namespace: string,
+): k8s.types.input.rbac.v1.Role {
     return {
         apiVersion: "rbac.authorization.k8s.io/v1",
-        kind: "RoleBinding",
-        metadata: meta(cfg),
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: ROUTER_NAME },
-        subjects: [{ kind: "ServiceAccount", name: ROUTER_NAME, namespace: cfg.namespace }],
+        kind: "Role",
+        metadata: { name: ROUTER_NAME, namespace, labels: { ...COMMON_LABELS } },
+        rules: copyRules(ROUTER_RBAC.serviceNamespaceRules),
     };
+}
+
+export function renderServiceRoleBinding(
+    cfg: RouterRenderConfig,
+    namespace: string,
+): k8s.types.input.rbac.v1.RoleBinding {
+    return binding(cfg, namespace);
 }
 
 /** The TLS Secret; the caller passes the PEMs wrapped in `pulumi.secret`. */
@@ -223,25 +259,13 @@ function routerEnv(cfg: RouterRenderConfig): k8s.types.input.core.v1.EnvVar[] {
             valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
         },
         { name: "ROUTER_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+        { name: "ROUTER_POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
         { name: "ROUTER_CLUSTER_PURPOSE", value: cfg.purpose },
-        {
-            name: "ROUTER_WATCH_NAMESPACES",
-            value: joinNamespaces(cfg.watchNamespaces),
-        },
+        { name: "ROUTER_WATCH_NAMESPACES", value: cfg.serviceNamespaces.join(",") },
+        { name: "ROUTER_METRICS_PORT", value: String(ROUTER_METRICS_PORT) },
+        { name: "ROUTER_DRAIN_TIMEOUT_MS", value: String(ROUTER_DRAIN_TIMEOUT_MS) },
     );
     return env;
-}
-
-function isPromise(v: unknown): boolean {
-    return typeof (v as { then?: unknown } | undefined)?.then === "function";
-}
-
-/** Comma list of watched namespaces: plain when the input is plain (pure rendering). */
-function joinNamespaces(ns: pulumi.Input<readonly string[]>): pulumi.Input<string> {
-    if (pulumi.Output.isInstance(ns) || isPromise(ns)) {
-        return pulumi.output(ns).apply((list) => list.join(","));
-    }
-    return (ns as readonly string[]).join(",");
 }
 
 /** The router Deployment: hardened pod, probes, metrics annotations, purpose-sized resources. */
@@ -251,6 +275,7 @@ export function renderDeployment(cfg: RouterRenderConfig): k8s.types.input.apps.
         { name: "http", containerPort: ROUTER_HTTP_PORT, protocol: "TCP" },
     ];
     if (cfg.tls) ports.push({ name: "https", containerPort: ROUTER_HTTPS_PORT, protocol: "TCP" });
+    ports.push({ name: "metrics", containerPort: ROUTER_METRICS_PORT, protocol: "TCP" });
     const volumeMounts: k8s.types.input.core.v1.VolumeMount[] = [
         { name: "tmp", mountPath: "/tmp" },
     ];
@@ -266,7 +291,7 @@ export function renderDeployment(cfg: RouterRenderConfig): k8s.types.input.apps.
     }
     const annotations: Record<string, pulumi.Input<string>> = {
         "prometheus.io/scrape": "true",
-        "prometheus.io/port": String(ROUTER_HTTP_PORT),
+        "prometheus.io/port": String(ROUTER_METRICS_PORT),
         "prometheus.io/path": "/metrics",
     };
     if (cfg.tls && cfg.tlsChecksum !== undefined) {
@@ -305,8 +330,8 @@ export function renderDeployment(cfg: RouterRenderConfig): k8s.types.input.apps.
                 spec: {
                     serviceAccountName: ROUTER_NAME,
                     automountServiceAccountToken: true,
-                    // Time to fail readiness and drain in-flight requests (see contract).
-                    terminationGracePeriodSeconds: 60,
+                    // preStop, then drain queued and in-flight requests (see contract).
+                    terminationGracePeriodSeconds: ROUTER_TERMINATION_GRACE_SECONDS,
                     nodeSelector: { "kubernetes.io/os": "linux" },
                     securityContext: {
                         runAsNonRoot: true,
@@ -339,6 +364,10 @@ export function renderDeployment(cfg: RouterRenderConfig): k8s.types.input.apps.
                                 periodSeconds: 5,
                                 timeoutSeconds: 2,
                                 failureThreshold: 2,
+                            },
+                            // Native sleep action: no shell in the image; Kubernetes ≥ 1.30.
+                            lifecycle: {
+                                preStop: { sleep: { seconds: ROUTER_PRE_STOP_SECONDS } },
                             },
                             securityContext: {
                                 runAsNonRoot: true,
@@ -448,12 +477,23 @@ export function renderRouterObjects(
 ): { kind: string; object: object }[] {
     const out: { kind: string; object: object }[] = [
         { kind: "Namespace", object: renderNamespace(cfg) },
+    ];
+    if (cfg.createServiceNamespace) {
+        for (const ns of cfg.serviceNamespaces) {
+            out.push({ kind: "Namespace", object: renderNamespace(cfg, ns) });
+        }
+    }
+    out.push(
         { kind: "ServiceAccount", object: renderServiceAccount(cfg) },
-        { kind: "ClusterRole", object: renderClusterRole(cfg) },
-        { kind: "ClusterRoleBinding", object: renderClusterRoleBinding(cfg) },
         { kind: "Role", object: renderRole(cfg) },
         { kind: "RoleBinding", object: renderRoleBinding(cfg) },
-    ];
+    );
+    for (const ns of cfg.serviceNamespaces) {
+        out.push(
+            { kind: "Role", object: renderServiceRole(cfg, ns) },
+            { kind: "RoleBinding", object: renderServiceRoleBinding(cfg, ns) },
+        );
+    }
     if (cfg.tls && tlsPem) {
         out.push({ kind: "Secret", object: renderTlsSecret(cfg, tlsPem.certPem, tlsPem.keyPem) });
     }
@@ -470,6 +510,10 @@ export function renderRouterObjects(
 /** What {@link installRouter} created that the component exposes. */
 export interface InstalledRouter {
     readonly namespace: k8s.core.v1.Namespace;
+    /** Service namespaces the component created (the default one), else empty. */
+    readonly serviceNamespaces: readonly k8s.core.v1.Namespace[];
+    /** The router's RoleBindings in the service namespaces (model services may depend on them). */
+    readonly serviceBindings: readonly pulumi.Resource[];
     readonly deployment: k8s.apps.v1.Deployment;
     readonly service: k8s.core.v1.Service;
 }
@@ -496,22 +540,38 @@ export function installRouter(
     const ns = new k8s.core.v1.Namespace(`${name}-router-ns`, renderNamespace(cfg), base);
     const inNs: pulumi.CustomResourceOptions = { ...base, dependsOn: [ns] };
     const sa = new k8s.core.v1.ServiceAccount(`${name}-router-sa`, renderServiceAccount(cfg), inNs);
-    const clusterRole = new k8s.rbac.v1.ClusterRole(
-        `${name}-router-clusterrole`,
-        renderClusterRole(cfg),
-        base,
-    );
-    const crb = new k8s.rbac.v1.ClusterRoleBinding(
-        `${name}-router-clusterrolebinding`,
-        renderClusterRoleBinding(cfg),
-        { ...base, dependsOn: [clusterRole, sa] },
-    );
     const role = new k8s.rbac.v1.Role(`${name}-router-role`, renderRole(cfg), inNs);
     const rb = new k8s.rbac.v1.RoleBinding(`${name}-router-rolebinding`, renderRoleBinding(cfg), {
         ...base,
         dependsOn: [role, sa],
     });
-    const podDeps: pulumi.Resource[] = [sa, crb, rb];
+    const serviceNamespaces: k8s.core.v1.Namespace[] = [];
+    const serviceBindings: pulumi.Resource[] = [];
+    for (const nsName of cfg.serviceNamespaces) {
+        // The default service namespace is created here; listed ones must exist.
+        const own = cfg.createServiceNamespace
+            ? new k8s.core.v1.Namespace(
+                  `${name}-services-ns-${nsName}`,
+                  renderNamespace(cfg, nsName),
+                  base,
+              )
+            : undefined;
+        if (own) serviceNamespaces.push(own);
+        const deps = own ? [own] : [];
+        const srole = new k8s.rbac.v1.Role(
+            `${name}-router-role-${nsName}`,
+            renderServiceRole(cfg, nsName),
+            { ...base, dependsOn: deps },
+        );
+        serviceBindings.push(
+            new k8s.rbac.v1.RoleBinding(
+                `${name}-router-rolebinding-${nsName}`,
+                renderServiceRoleBinding(cfg, nsName),
+                { ...base, dependsOn: [...deps, srole, sa] },
+            ),
+        );
+    }
+    const podDeps: pulumi.Resource[] = [sa, rb, ...serviceBindings];
     if (cfg.tls && tlsPem) {
         podDeps.push(
             new k8s.core.v1.Secret(
@@ -540,5 +600,5 @@ export function installRouter(
             dependsOn: [deployment],
         });
     }
-    return { namespace: ns, deployment, service };
+    return { namespace: ns, serviceNamespaces, serviceBindings, deployment, service };
 }

@@ -18,19 +18,59 @@ export const ROUTER_LEASE_NAME = "amlaks-router-scaler";
 /** Default namespace of the router (the v2 AzureML extension uses `azureml` too). */
 export const DEFAULT_ROUTER_NAMESPACE = "azureml";
 
-/** Name of the router's ServiceAccount, ClusterRole, Role, bindings, Deployment and Service. */
+/**
+ * Namespace the cluster component creates for model services when `routerWatchNamespaces` is not
+ * given, and the default `namespace` of `AksWebservice`. The router's Secret and scale rights are
+ * granted in the watched namespaces only, so services live apart from everything else.
+ */
+export const DEFAULT_SERVICE_NAMESPACE = "azureml-services";
+
+/** Name of the router's ServiceAccount, Roles, bindings, Deployment and Service. */
 export const ROUTER_NAME = "amlaks-router";
 
-/** The router's RBAC: cluster-wide rules (ClusterRole) and rules in its own namespace (Role). */
+/**
+ * Router port for `/metrics` and the peer load endpoint ({@link ROUTER_PEER_LOAD_PATH}): on the
+ * pod only, never in the public Service.
+ */
+export const ROUTER_METRICS_PORT = 9090;
+
+/** Where a router pod answers its peers with its per-service load (metrics port only). */
+export const ROUTER_PEER_LOAD_PATH = "/internal/v1/load";
+
+/** Labels on every router pod: peers find each other by them, model NetworkPolicies admit them. */
+export const ROUTER_POD_LABELS: Readonly<Record<string, string>> = Object.freeze({
+    "app.kubernetes.io/name": ROUTER_NAME,
+    "app.kubernetes.io/component": "router",
+});
+
+/**
+ * The router's RBAC (R21), all namespaced: no ClusterRole, so no cluster-wide Secret access.
+ * - `routerNamespaceRules`: a Role in the router's own namespace (peers and the scaler Lease);
+ * - `serviceNamespaceRules`: a Role in each namespace where model services live (the watched
+ *   namespaces), bound to the router's ServiceAccount.
+ */
 export const ROUTER_RBAC: {
-    readonly clusterRules: readonly RbacRule[];
-    readonly namespaceRules: readonly RbacRule[];
+    readonly routerNamespaceRules: readonly RbacRule[];
+    readonly serviceNamespaceRules: readonly RbacRule[];
 } = deepFreeze({
-    clusterRules: [
-        // Discover model Deployments (and the settings the web-service component rendered on them).
+    routerNamespaceRules: [
+        // Peer router pods (R21: the router finds the other instances of itself).
+        { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+        // Create the scaler Lease the first time (create cannot be limited by resourceNames).
+        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+        // Hold and renew only that Lease: one scaler at a time.
+        {
+            apiGroups: ["coordination.k8s.io"],
+            resources: ["leases"],
+            verbs: ["get", "update"],
+            resourceNames: [ROUTER_LEASE_NAME],
+        },
+    ],
+    serviceNamespaceRules: [
+        // Discover model Deployments and the settings the web-service component rendered on them.
         { apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "list", "watch"] },
-        // The router's autoscaler scales model replicas through the scale subresource only
-        // (R29-R32); it never edits the rest of a Deployment.
+        // Scale model replicas through the scale subresource only (R29-R32); never edit the rest
+        // of a Deployment.
         {
             apiGroups: ["apps"],
             resources: ["deployments/scale"],
@@ -42,25 +82,14 @@ export const ROUTER_RBAC: {
             resources: ["endpointslices"],
             verbs: ["get", "list", "watch"],
         },
-        // Peer router pods (R21: finds the other instances of itself) and model pods.
-        { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+        // Before scaling in, mark the drained pods with controller.kubernetes.io/pod-deletion-cost
+        // so the ReplicaSet removes those first. Patch only: no read of pod specs.
+        { apiGroups: [""], resources: ["pods"], verbs: ["patch"] },
         // Service keys and token signing keys (R35-R37). RBAC cannot narrow by label, so this is
-        // read access to every Secret in watched namespaces: the same trade-off as v1's
-        // azureml-fe. Restrict it by watching only dedicated namespaces (routerWatchNamespaces).
+        // every Secret of the namespace: keep model services in their own namespaces.
         { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch"] },
         // Scaling decisions and failures show up in `kubectl get events`.
         { apiGroups: [""], resources: ["events"], verbs: ["create"] },
-    ],
-    namespaceRules: [
-        // Create the scaler Lease the first time (create cannot be limited by resourceNames).
-        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
-        // Hold and renew only that Lease: one scaler at a time.
-        {
-            apiGroups: ["coordination.k8s.io"],
-            resources: ["leases"],
-            verbs: ["get", "update"],
-            resourceNames: [ROUTER_LEASE_NAME],
-        },
     ],
 });
 

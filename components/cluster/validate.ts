@@ -20,7 +20,7 @@ import {
     parseCidr,
     parseIpv4,
 } from "./network";
-import { DEFAULT_ROUTER_NAMESPACE } from "./router-rbac";
+import { DEFAULT_ROUTER_NAMESPACE, DEFAULT_SERVICE_NAMESPACE } from "./router-rbac";
 import { checkPurposeSizing, CLUSTER_PURPOSES, ClusterPurpose, detectAccelerators } from "./sizing";
 
 /** The three ways to get a cluster. */
@@ -34,6 +34,7 @@ export const CLUSTER_DEFAULTS = {
     networkPlugin: "kubenet",
     loadBalancerType: "PublicIp",
     routerNamespace: DEFAULT_ROUTER_NAMESPACE,
+    serviceNamespace: DEFAULT_SERVICE_NAMESPACE,
     routerServiceType: "LoadBalancer",
     kubeloginMode: "azurecli",
     /** AKS default service range and DNS IP, used for overlap checks when not given. */
@@ -115,6 +116,10 @@ export interface ResolvedClusterArgs {
     readonly vmSize: string | undefined;
     readonly skuTier: string;
     readonly attachToWorkspace: boolean;
+    /** Namespaces of model services: `routerWatchNamespaces`, else [DEFAULT_SERVICE_NAMESPACE]. */
+    readonly serviceNamespaces: readonly string[];
+    /** The component creates DEFAULT_SERVICE_NAMESPACE (routerWatchNamespaces not given). */
+    readonly createServiceNamespace: boolean;
 }
 
 /** True for values Pulumi resolves later (Outputs, Promises). */
@@ -498,20 +503,40 @@ export function validateAksInferenceClusterArgs(
     }
 
     // ---- Router --------------------------------------------------------------------------------
-    if (!isSet(a.routerImage)) {
+    const img = plain<unknown>(a.routerImage);
+    if (img !== undefined && (typeof img !== "string" || !IMAGE_REF.test(img))) {
+        p.add(
+            "routerImage",
+            img,
+            "must be an image reference such as myacr.azurecr.io/amlaks-router:0.1.0",
+        );
+    }
+    // Without routerImage the component builds the router image and pushes it (router-image.ts).
+    if (!isSet(a.routerImage) && !isSet(a.routerImageRegistry) && !isSet(a.acrLoginServer)) {
         p.add(
             "routerImage",
             undefined,
-            "is required: the image reference of the amlaks router (e.g. <acr>.azurecr.io/amlaks-router:<version>)",
+            "is needed when there is no registry to build the router image into: give routerImage, or routerImageRegistry (or acrLoginServer) to have the component build and push it",
         );
-    } else {
-        const img = plain<unknown>(a.routerImage);
-        if (img !== undefined && (typeof img !== "string" || !IMAGE_REF.test(img))) {
-            p.add(
-                "routerImage",
-                img,
-                "must be an image reference such as myacr.azurecr.io/amlaks-router:0.1.0",
-            );
+    }
+    const base = plain<unknown>(a.routerBaseImage);
+    if (base !== undefined && (typeof base !== "string" || !IMAGE_REF.test(base))) {
+        p.add(
+            "routerBaseImage",
+            base,
+            "must be an image reference such as gcr.io/distroless/nodejs22-debian12:nonroot",
+        );
+    }
+    if (isSet(a.routerImage)) {
+        for (const f of [
+            "routerImageRegistry",
+            "routerImageRegistryUsername",
+            "routerImageRegistryPassword",
+            "routerBaseImage",
+        ]) {
+            if (isSet(a[f])) {
+                p.add(f, "(set)", "only applies when the component builds the router image: remove routerImage or this field");
+            }
         }
     }
     const ns = plain<unknown>(a.routerNamespace);
@@ -522,23 +547,8 @@ export function validateAksInferenceClusterArgs(
             "must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)",
         );
     }
-    const watch = plain<unknown>(a.routerWatchNamespaces);
-    if (watch !== undefined) {
-        if (!Array.isArray(watch)) {
-            p.add("routerWatchNamespaces", watch, "must be a list of namespace names");
-        } else {
-            watch.forEach((w, i) => {
-                const v = plain<unknown>(w);
-                if (v !== undefined && (typeof v !== "string" || !DNS1123_LABEL.test(v))) {
-                    p.add(
-                        `routerWatchNamespaces[${i}]`,
-                        v,
-                        "must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)",
-                    );
-                }
-            });
-        }
-    }
+    const routerNs = typeof ns === "string" ? ns : CLUSTER_DEFAULTS.routerNamespace;
+    const serviceNamespaces = watchNamespacesProblems(p, a.routerWatchNamespaces, routerNs);
 
     // ---- Workspace attach (R8) ---------------------------------------------------------------
     const wsName = isSet(a.workspaceName);
@@ -719,7 +729,62 @@ export function validateAksInferenceClusterArgs(
         vmSize: typeof vmSize === "string" ? vmSize : undefined,
         skuTier,
         attachToWorkspace: mode !== "kubeconfig" && wsName,
+        serviceNamespaces: serviceNamespaces ?? [DEFAULT_SERVICE_NAMESPACE],
+        createServiceNamespace: serviceNamespaces === undefined,
     };
+}
+
+const NAMESPACE_RULE =
+    "must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)";
+
+/**
+ * `routerWatchNamespaces` (R21, least privilege): a plain, non-empty list of distinct namespace
+ * names, without the router's own namespace. Plain because the component creates one Role per
+ * namespace. Returns the list, or undefined when not given or invalid.
+ */
+export function watchNamespacesProblems(
+    p: Problems,
+    value: unknown,
+    routerNamespace: string,
+): string[] | undefined {
+    if (value === undefined || value === null) return undefined;
+    if (isUnresolved(value)) {
+        p.add(
+            "routerWatchNamespaces",
+            "(unresolved Output)",
+            "must be a plain list of namespace names: the component creates one Role in each",
+        );
+        return undefined;
+    }
+    if (!Array.isArray(value) || value.length === 0) {
+        p.add(
+            "routerWatchNamespaces",
+            value,
+            "must be a non-empty list of namespace names (leave it unset for the default namespace)",
+        );
+        return undefined;
+    }
+    const seen = new Set<string>();
+    let ok = true;
+    value.forEach((v: unknown, i) => {
+        const field = `routerWatchNamespaces[${i}]`;
+        if (typeof v !== "string" || !DNS1123_LABEL.test(v)) {
+            p.add(field, isUnresolved(v) ? "(unresolved Output)" : v, NAMESPACE_RULE);
+            ok = false;
+        } else if (seen.has(v)) {
+            p.add(field, v, "is listed twice");
+            ok = false;
+        } else if (v === routerNamespace) {
+            p.add(
+                field,
+                v,
+                "is the router's own namespace: model services need a namespace of their own (the router can read every Secret of a watched namespace)",
+            );
+            ok = false;
+        }
+        seen.add(v as string);
+    });
+    return ok ? (value as string[]) : undefined;
 }
 
 /** R11 network rules (create mode). */

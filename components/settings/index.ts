@@ -5,6 +5,7 @@
  * (settings rendered into the cluster) and the local runtime (settings file).
  */
 import { Problems } from "../common/validation";
+import { DEFAULT_SERVICE_NAMESPACE } from "../cluster/router-rbac";
 
 /** R27: at most 1000 models per deployment (per container). */
 export const MAX_MODELS_PER_SERVICE = 1000;
@@ -73,7 +74,7 @@ export interface WebserviceSettingsInput {
     collectModelData?: boolean;
     /** Application Insights (R3). @default false */
     enableAppInsights?: boolean;
-    /** Kubernetes namespace of the service. @default "default" */
+    /** Kubernetes namespace of the service. @default "azureml-services" (the namespace the cluster creates for services) */
     namespace?: string;
     /** Free text. @default - none */
     description?: string;
@@ -146,7 +147,7 @@ export const WEBSERVICE_DEFAULTS = {
     failureThreshold: 3,
     collectModelData: false,
     enableAppInsights: false,
-    namespace: "default",
+    namespace: DEFAULT_SERVICE_NAMESPACE,
 } as const;
 
 const POSITIVE_NUMBERS = ["cpuCores", "memoryGb", "cpuCoresLimit", "memoryGbLimit"] as const;

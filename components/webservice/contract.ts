@@ -85,3 +85,9 @@ export function parseSettingsAnnotation(text: string): WebserviceSettings {
     }
     return validateWebserviceSettings(parsed as Parameters<typeof validateWebserviceSettings>[0]);
 }
+
+/**
+ * Pod annotation the ReplicaSet controller reads when it scales in: pods with the lowest cost go
+ * first. The router sets it on the replicas it drained before lowering `spec.replicas`.
+ */
+export const POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost";

@@ -40,6 +40,13 @@ export interface InferenceClusterLike {
     readonly gpuEnabled: pulumi.Output<boolean>;
     /** Namespace of the router pods (they alone may reach model pods). */
     readonly routerNamespace: pulumi.Output<string>;
+    /**
+     * Namespaces the router watches (it serves and scales services there only). When given, the
+     * service's namespace is checked against it at deploy time, and every child waits for it (the
+     * cluster creates its default service namespace and the router's Roles behind this Output).
+     * @default - not checked
+     */
+    readonly serviceNamespaces?: pulumi.Output<string[]>;
 }
 
 /** What the component needs from a `ModelImage`: the environment image pinned by digest. */
@@ -188,7 +195,10 @@ export interface AksWebserviceArgs {
     readonly collectModelData?: boolean;
     /** Application Insights (R3); needs appInsightsConnectionString. @default false */
     readonly enableAppInsights?: boolean;
-    /** Kubernetes namespace (must exist). Changing it replaces the service. @default "default" */
+    /**
+     * Kubernetes namespace: one the cluster's router watches (`cluster.serviceNamespaces`).
+     * Changing it replaces the service. @default "azureml-services"
+     */
     readonly namespace?: string;
     /** Free text. @default - none */
     readonly description?: string;
@@ -245,22 +255,41 @@ export class AksWebservice extends pulumi.ComponentResource {
         const s = v.settings;
         const mode = authMode(s);
 
-        // GPU service on a cluster whose GPU support is only known at deploy time (R9): every
-        // child waits for the check, so a CPU cluster fails the update before any child exists.
-        let dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | undefined;
+        // Deploy-time checks against the cluster; every child waits for them, so a failing check
+        // fails the update before any child exists.
+        const gates: pulumi.Output<void>[] = [];
+        // GPU service on a cluster whose GPU support is only known at deploy time (R9).
         if (s.gpuCores > 0 && args.clusterGpuEnabled === undefined) {
-            dependsOn = args.cluster.gpuEnabled.apply((gpu) => {
-                if (!gpu) {
-                    throw new pulumi.ResourceError(
-                        `AksWebservice "${name}": gpuCores is ${s.gpuCores} but the cluster has no GPU ` +
-                            "nodes (cluster.gpuEnabled is false). GPU services need a cluster created with " +
-                            "a GPU VM size (R9); set gpuCores: 0 or use a GPU cluster.",
-                        this,
-                    );
-                }
-                return [] as pulumi.Resource[];
-            });
+            gates.push(
+                args.cluster.gpuEnabled.apply((gpu) => {
+                    if (!gpu) {
+                        throw new pulumi.ResourceError(
+                            `AksWebservice "${name}": gpuCores is ${s.gpuCores} but the cluster has no GPU ` +
+                                "nodes (cluster.gpuEnabled is false). GPU services need a cluster created with " +
+                                "a GPU VM size (R9); set gpuCores: 0 or use a GPU cluster.",
+                            this,
+                        );
+                    }
+                }),
+            );
         }
+        // The router only sees services in the namespaces it watches (R21, least privilege).
+        if (args.cluster.serviceNamespaces) {
+            gates.push(
+                args.cluster.serviceNamespaces.apply((watched) => {
+                    if (!watched.includes(s.namespace)) {
+                        throw new pulumi.ResourceError(
+                            `AksWebservice "${name}": namespace is "${s.namespace}" but the cluster's router ` +
+                                `only serves the namespaces [${watched.join(", ")}] (routerWatchNamespaces); ` +
+                                "set namespace to one of them or add it to routerWatchNamespaces.",
+                            this,
+                        );
+                    }
+                }),
+            );
+        }
+        const dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | undefined =
+            gates.length > 0 ? pulumi.all(gates).apply(() => [] as pulumi.Resource[]) : undefined;
         const base: pulumi.CustomResourceOptions = { parent: this, dependsOn };
         const k8sOpts: pulumi.CustomResourceOptions = {
             ...base,

@@ -2,8 +2,11 @@
  * Minimal Azure program: a workspace and a small DevTest inference cluster attached to it.
  *
  *   pulumi config set azure-native:location westeurope
- *   pulumi config set routerImage <acr>.azurecr.io/amlaks-router:<version>
  *   pulumi up
+ *
+ * The router image is built from the installed package and pushed to the workspace registry
+ * (`docker` and `az acr login` where `pulumi up` runs); `pulumi config set routerImage <ref>` uses
+ * an image you publish yourself instead.
  *
  * Needs `kubelogin` on PATH (the cluster has local accounts disabled) and rights to create role
  * assignments (Owner or User Access Administrator), or set grantDeployerClusterAdmin: false and
@@ -25,7 +28,7 @@ const cluster = new AksInferenceCluster("inference", {
     clusterPurpose: "DevTest",
     agentCount: 1,
     vmSize: "Standard_D4s_v3",
-    routerImage: config.require("routerImage"),
+    routerImage: config.get("routerImage"),
     workspaceName: ws.workspaceName,
     workspaceResourceGroupName: ws.resourceGroupName,
     acrName: ws.acrName,

@@ -73,14 +73,15 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
             "kubernetes:apps/v1:Deployment prod-router",
             "kubernetes:autoscaling/v2:HorizontalPodAutoscaler prod-router-hpa",
             "kubernetes:core/v1:Namespace prod-router-ns",
+            "kubernetes:core/v1:Namespace prod-services-ns-azureml-services",
             "kubernetes:core/v1:Secret prod-router-tls",
             "kubernetes:core/v1:Service prod-router-svc",
             "kubernetes:core/v1:ServiceAccount prod-router-sa",
             "kubernetes:policy/v1:PodDisruptionBudget prod-router-pdb",
-            "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole prod-router-clusterrole",
-            "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding prod-router-clusterrolebinding",
             "kubernetes:rbac.authorization.k8s.io/v1:Role prod-router-role",
+            "kubernetes:rbac.authorization.k8s.io/v1:Role prod-router-role-azureml-services",
             "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding prod-router-rolebinding",
+            "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding prod-router-rolebinding-azureml-services",
             "pulumi:providers:kubernetes prod-k8s",
         ]);
     });
@@ -237,15 +238,16 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.equal(await pulumi.isSecret(c.kubeconfig), true);
     });
 
-    it("router RBAC equals the shared constant", () => {
-        assert.deepEqual(
-            one(mine, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole").inputs.rules,
-            copyRules(ROUTER_RBAC.clusterRules),
+    it("router RBAC equals the shared constant: namespaced Roles only (R21)", () => {
+        assert.ok(!mine.some((r) => r.type.includes(":ClusterRole")));
+        const roles = mine.filter((r) => r.type === "kubernetes:rbac.authorization.k8s.io/v1:Role");
+        const byNs = Object.fromEntries(
+            roles.map((r) => [r.inputs.metadata.namespace, r.inputs.rules]),
         );
-        assert.deepEqual(
-            one(mine, "kubernetes:rbac.authorization.k8s.io/v1:Role").inputs.rules,
-            copyRules(ROUTER_RBAC.namespaceRules),
-        );
+        assert.deepEqual(byNs, {
+            azureml: copyRules(ROUTER_RBAC.routerNamespaceRules),
+            "azureml-services": copyRules(ROUTER_RBAC.serviceNamespaceRules),
+        });
     });
 
     it("TLS Secret carries the PEMs as Pulumi secrets; the Deployment mounts it and serves 8443", async () => {

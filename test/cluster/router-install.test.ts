@@ -29,7 +29,8 @@ const BASE: RouterRenderConfig = {
     serviceType: "LoadBalancer",
     loadBalancerType: "PublicIp",
     azureAnnotations: true,
-    watchNamespaces: [],
+    serviceNamespaces: ["azureml-services"],
+    createServiceNamespace: true,
 };
 const PEM = { certPem: "CERT", keyPem: "KEY" };
 
@@ -55,7 +56,8 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
                 ...BASE,
                 serviceType: "NodePort",
                 azureAnnotations: false,
-                watchNamespaces: ["a", "b"],
+                serviceNamespaces: ["a", "b"],
+                createServiceNamespace: false,
             },
         ],
     ];
@@ -66,11 +68,11 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
             const kinds = objects.map((o) => o.kind);
             assert.deepEqual(kinds, [
                 "Namespace",
+                ...(cfg.createServiceNamespace ? ["Namespace"] : []),
                 "ServiceAccount",
-                "ClusterRole",
-                "ClusterRoleBinding",
                 "Role",
                 "RoleBinding",
+                ...cfg.serviceNamespaces.flatMap(() => ["Role", "RoleBinding"]),
                 ...(cfg.tls ? ["Secret"] : []),
                 "Deployment",
                 "Service",
@@ -93,22 +95,36 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
 
 describe("router Deployment: the container contract", () => {
     it("env, probes, metrics annotations and labels", () => {
-        const dep: Any = renderDeployment({ ...BASE, watchNamespaces: ["models", "team-a"] });
+        const dep: Any = renderDeployment({
+            ...BASE,
+            serviceNamespaces: ["models", "team-a"],
+            createServiceNamespace: false,
+        });
         assert.deepEqual(env(dep), {
             ROUTER_BACKEND: "kubernetes",
             ROUTER_HTTP_PORT: "8080",
             ROUTER_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
             ROUTER_POD_NAME: { fieldRef: { fieldPath: "metadata.name" } },
+            ROUTER_POD_IP: { fieldRef: { fieldPath: "status.podIP" } },
             ROUTER_CLUSTER_PURPOSE: "FastProd",
             ROUTER_WATCH_NAMESPACES: "models,team-a",
+            ROUTER_METRICS_PORT: "9090",
+            ROUTER_DRAIN_TIMEOUT_MS: "60000",
         });
         const c = dep.spec.template.spec.containers[0];
         assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "http" });
         assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "http" });
-        assert.deepEqual(c.ports, [{ name: "http", containerPort: 8080, protocol: "TCP" }]);
+        // /metrics and the peer load endpoint on their own port (R21), not in the Service.
+        assert.deepEqual(c.ports, [
+            { name: "http", containerPort: 8080, protocol: "TCP" },
+            { name: "metrics", containerPort: 9090, protocol: "TCP" },
+        ]);
+        // R20: a terminating router keeps serving while it leaves the endpoints, then drains.
+        assert.deepEqual(c.lifecycle, { preStop: { sleep: { seconds: 5 } } });
+        assert.equal(dep.spec.template.spec.terminationGracePeriodSeconds, 75);
         assert.deepEqual(dep.spec.template.metadata.annotations, {
             "prometheus.io/scrape": "true",
-            "prometheus.io/port": "8080",
+            "prometheus.io/port": "9090",
             "prometheus.io/path": "/metrics",
         });
         assert.equal(dep.spec.template.metadata.labels["app.kubernetes.io/name"], "amlaks-router");
@@ -117,7 +133,7 @@ describe("router Deployment: the container contract", () => {
             "app.kubernetes.io/name": "amlaks-router",
             "app.kubernetes.io/component": "router",
         });
-        assert.equal(env(renderDeployment(BASE)).ROUTER_WATCH_NAMESPACES, "");
+        assert.equal(env(renderDeployment(BASE)).ROUTER_WATCH_NAMESPACES, "azureml-services");
     });
 
     it("hardened pod: non-root, read-only root, no capabilities, RuntimeDefault seccomp", () => {
@@ -249,22 +265,41 @@ describe("router Service (R6): ports and Azure annotations", () => {
     });
 });
 
-describe("router RBAC: exactly the shared constant (R21)", () => {
-    it("ClusterRole and Role rules are the ROUTER_RBAC constant", () => {
-        const objects = renderRouterObjects(BASE);
-        const cr: Any = objects.find((o) => o.kind === "ClusterRole")!.object;
-        const role: Any = objects.find((o) => o.kind === "Role")!.object;
-        assert.deepEqual(cr.rules, copyRules(ROUTER_RBAC.clusterRules));
-        assert.deepEqual(role.rules, copyRules(ROUTER_RBAC.namespaceRules));
-        assert.equal(role.metadata.namespace, "azureml");
-        const crb: Any = objects.find((o) => o.kind === "ClusterRoleBinding")!.object;
-        assert.deepEqual(crb.subjects, [
-            { kind: "ServiceAccount", name: "amlaks-router", namespace: "azureml" },
-        ]);
+describe("router RBAC: exactly the shared constant, namespaced only (R21)", () => {
+    it("one Role in the router namespace, one per service namespace, no ClusterRole", () => {
+        const objects = renderRouterObjects({
+            ...BASE,
+            serviceNamespaces: ["models", "team-a"],
+            createServiceNamespace: false,
+        });
+        assert.ok(!objects.some((o) => o.kind.startsWith("Cluster")));
+        const roles: Any[] = objects.filter((o) => o.kind === "Role").map((o) => o.object);
+        assert.deepEqual(
+            roles.map((r) => r.metadata.namespace),
+            ["azureml", "models", "team-a"],
+        );
+        assert.deepEqual(roles[0].rules, copyRules(ROUTER_RBAC.routerNamespaceRules));
+        for (const r of roles.slice(1)) {
+            assert.deepEqual(r.rules, copyRules(ROUTER_RBAC.serviceNamespaceRules));
+        }
+        const bindings: Any[] = objects
+            .filter((o) => o.kind === "RoleBinding")
+            .map((o) => o.object);
+        for (const b of bindings) {
+            assert.deepEqual(b.subjects, [
+                { kind: "ServiceAccount", name: "amlaks-router", namespace: "azureml" },
+            ]);
+            assert.deepEqual(b.roleRef, {
+                apiGroup: "rbac.authorization.k8s.io",
+                kind: "Role",
+                name: "amlaks-router",
+            });
+        }
     });
 
-    it("is least privilege: read-only except scale, events and the one Lease", () => {
-        const writes = [...ROUTER_RBAC.clusterRules, ...ROUTER_RBAC.namespaceRules].filter((r) =>
+    it("Secrets are readable only in service namespaces; writes are scale, pod patch, events, the Lease", () => {
+        const all = [...ROUTER_RBAC.routerNamespaceRules, ...ROUTER_RBAC.serviceNamespaceRules];
+        const writes = all.filter((r) =>
             r.verbs.some((v) => !["get", "list", "watch"].includes(v)),
         );
         assert.deepEqual(
@@ -274,18 +309,33 @@ describe("router RBAC: exactly the shared constant (R21)", () => {
                 r.resourceNames?.join(",") ?? "",
             ]),
             [
-                ["deployments/scale", "get,patch,update", ""],
-                ["events", "create", ""],
                 ["leases", "create", ""],
                 ["leases", "get,update", ROUTER_LEASE_NAME],
+                ["deployments/scale", "get,patch,update", ""],
+                ["pods", "patch", ""],
+                ["events", "create", ""],
             ],
         );
-        for (const r of [...ROUTER_RBAC.clusterRules, ...ROUTER_RBAC.namespaceRules]) {
+        assert.ok(!ROUTER_RBAC.routerNamespaceRules.some((r) => r.resources.includes("secrets")));
+        for (const r of all) {
             assert.ok(
                 !r.verbs.includes("*") && !r.resources.includes("*") && !r.apiGroups.includes("*"),
             );
             assert.ok(!r.verbs.includes("delete"));
         }
-        assert.ok(Object.isFrozen(ROUTER_RBAC.clusterRules[0].verbs));
+        assert.ok(Object.isFrozen(ROUTER_RBAC.serviceNamespaceRules[0].verbs));
+    });
+
+    it("the default service namespace is created with the restricted Pod Security Standard", () => {
+        const ns: Any[] = renderRouterObjects(BASE)
+            .filter((o) => o.kind === "Namespace")
+            .map((o) => o.object);
+        assert.deepEqual(
+            ns.map((n) => [n.metadata.name, n.metadata.labels["pod-security.kubernetes.io/enforce"]]),
+            [
+                ["azureml", "restricted"],
+                ["azureml-services", "restricted"],
+            ],
+        );
     });
 });

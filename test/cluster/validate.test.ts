@@ -281,14 +281,48 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         );
     });
 
-    it("create mode needs location and resourceGroupName; every mode needs routerImage", () => {
+    it("create mode needs location and resourceGroupName; routerImage or a registry to build it into", () => {
         expectProblems({}, [
             ["location", undefined, "is required when creating a cluster"],
             ["resourceGroupName", undefined, "is required when creating a cluster"],
             [
                 "routerImage",
                 undefined,
-                "is required: the image reference of the amlaks router (e.g. <acr>.azurecr.io/amlaks-router:<version>)",
+                "is needed when there is no registry to build the router image into: give routerImage, or routerImageRegistry (or acrLoginServer) to have the component build and push it",
+            ],
+        ]);
+        // A registry is enough: the component builds the router image (issue 9).
+        const { routerImage: _omit, ...noImage } = BASE as Record<string, unknown>;
+        expectProblems({ ...noImage, routerImageRegistry: "myacr.azurecr.io" }, []);
+        expectProblems({ ...noImage, acrLoginServer: "myacr.azurecr.io" }, []);
+        expectProblems({ ...BASE, routerImageRegistry: "myacr.azurecr.io" }, [
+            [
+                "routerImageRegistry",
+                "(set)",
+                "only applies when the component builds the router image: remove routerImage or this field",
+            ],
+        ]);
+    });
+
+    it("routerWatchNamespaces: plain, non-empty, distinct, not the router's namespace (R21)", () => {
+        expectProblems({ ...BASE, routerWatchNamespaces: [] }, [
+            [
+                "routerWatchNamespaces",
+                [],
+                "must be a non-empty list of namespace names (leave it unset for the default namespace)",
+            ],
+        ]);
+        expectProblems({ ...BASE, routerWatchNamespaces: ["a", "a", "azureml", "Bad"] }, [
+            ["routerWatchNamespaces[1]", "a", "is listed twice"],
+            [
+                "routerWatchNamespaces[2]",
+                "azureml",
+                "is the router's own namespace: model services need a namespace of their own (the router can read every Secret of a watched namespace)",
+            ],
+            [
+                "routerWatchNamespaces[3]",
+                "Bad",
+                "must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)",
             ],
         ]);
         expectProblems({ ...BASE, location: "west-europe!" }, [

@@ -66,7 +66,7 @@ describe("validateWebserviceSettings defaults (aml-v1-spec §1.1)", () => {
             failureThreshold: 3,
             collectModelData: false,
             enableAppInsights: false,
-            namespace: "default",
+            namespace: "azureml-services",
             description: undefined,
             tags: {},
             properties: {},

@@ -44,6 +44,7 @@ before(async () => {
         clusterPurpose: "DevTest",
         routerNamespace: "amlaks",
         routerImage: "localhost:5000/amlaks-router:dev",
+        routerWatchNamespaces: ["models"],
     });
     ws = new AksWebservice("sample", {
         cluster,

@@ -189,7 +189,7 @@ describe("AksWebservice children (key auth, autoscale)", () => {
     test("Deployment: name, namespace, resources, replicas from autoscaleMinReplicas, settings annotation", async () => {
         const d = byType(name, "kubernetes:apps/v1:Deployment", "deployment").inputs;
         assert.equal(d.metadata.name, "diabetes");
-        assert.equal(d.metadata.namespace, "default");
+        assert.equal(d.metadata.namespace, "azureml-services");
         assert.equal(d.spec.replicas, 2);
         const c = d.spec.template.spec.containers[0];
         assert.deepEqual(c.resources, { requests: { cpu: "500m", memory: "1Gi" } });
@@ -246,7 +246,7 @@ describe("AksWebservice children (key auth, autoscale)", () => {
             "http://20.1.2.3/api/v1/service/diabetes/swagger.json",
         );
         assert.equal(await unwrap(ws.name), "diabetes");
-        assert.equal(await unwrap(ws.namespace), "default");
+        assert.equal(await unwrap(ws.namespace), "azureml-services");
         assert.equal(await unwrap(ws.authMode), "key");
     });
 });
@@ -483,6 +483,18 @@ describe("bad inputs fail before any child exists", () => {
         assert.deepEqual(
             result.created.filter((n) => n.startsWith("gpu-late")),
             ["gpu-late"],
+        );
+    });
+
+    test("a service in a namespace the router does not watch: a ResourceError naming both, no child is created (R21)", () => {
+        const result = runFailingProgram("unwatched-namespace");
+        assert.match(
+            result.errors.join("\n"),
+            /namespace is "team-b" but the cluster's router only serves the namespaces \[azureml-services, team-a\] \(routerWatchNamespaces\)/,
+        );
+        assert.deepEqual(
+            result.created.filter((n) => n.startsWith("unwatched-namespace")),
+            ["unwatched-namespace"],
         );
     });
 

@@ -396,7 +396,8 @@ describe("Service, Secret, NetworkPolicy, PodDisruptionBudget", () => {
             serviceType: "LoadBalancer",
             loadBalancerType: "PublicIp",
             azureAnnotations: true,
-            watchNamespaces: [],
+            serviceNamespaces: ["azureml-services"],
+            createServiceNamespace: true,
         };
         const routerPodLabels: Any = (renderRouterDeployment(cfg) as Any).spec.template.metadata
             .labels;
