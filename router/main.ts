@@ -4,13 +4,18 @@
  *
  * | variable | meaning | default |
  * |---|---|---|
- * | `ROUTER_BACKEND` | `static` (services and replicas from `ROUTER_SERVICES_FILE`), `kubernetes` (not in this version), `local` (started by the CLI) | `static` |
+ * | `ROUTER_BACKEND` | `static` (services and replicas from `ROUTER_SERVICES_FILE`), `kubernetes` (model Deployments in the watched namespaces; several router pods share one scaler), `local` (started by the CLI) | `static` |
  * | `ROUTER_SERVICES_FILE` | JSON or YAML: `{ services: [{ settings, replicas: [{id, url}], auth? }] }` | none |
+ * | `ROUTER_NAMESPACE` | kubernetes: the router's own namespace (scaler Lease, peer pods); required | none |
+ * | `ROUTER_POD_NAME` | kubernetes: this pod's name (lease identity, peer id); required | none |
+ * | `ROUTER_WATCH_NAMESPACES` | kubernetes: comma list of namespaces holding model services; required | none |
+ * | `ROUTER_LEASE_DURATION_MS` | kubernetes: how long a silent scaler keeps the Lease | `15000` |
+ * | `KUBECONFIG` | kubernetes: kubeconfig file | in-cluster service account |
  * | `ROUTER_HOST` | listen address | `0.0.0.0` |
  * | `ROUTER_HTTP_PORT` | HTTP port (`off` disables) | `8080` |
  * | `ROUTER_HTTPS_PORT` | HTTPS port (needs the two files below) | none |
  * | `ROUTER_TLS_CERT_FILE`, `ROUTER_TLS_KEY_FILE` | PEM files, reloaded on change | none |
- * | `ROUTER_METRICS_PORT` | serve `/metrics` only on this port | main ports |
+ * | `ROUTER_METRICS_PORT` | serve `/metrics` (and the peer load endpoint) only on this port | main ports; `9090` with `kubernetes` |
  * | `ROUTER_SHUTDOWN_DELAY_MS` | after SIGTERM, keep serving (readyz 503) this long before closing | `0` |
  * | `ROUTER_DRAIN_TIMEOUT_MS` | longest wait for queued and in-flight requests on shutdown | `30000` |
  * | `ROUTER_MAX_BODY_BYTES` | request body limit | `104857600` |
@@ -18,16 +23,22 @@
  * | `ROUTER_ACCESS_LOG` | `false` turns access logs off | `true` |
  * | `ROUTER_LOG_LEVEL` | pino level | `info` |
  */
+import * as k8s from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
+import { ROUTER_METRICS_PORT } from "../components/cluster/router-rbac";
 import {
     MAX_TIMER_MS,
+    NAMESPACE_PATTERN,
     authMode,
     validateWebserviceSettings,
     type WebserviceSettingsInput,
 } from "../components/settings";
 import { Problems } from "../components/common/validation";
 import { Authenticator } from "./auth";
+import { KubernetesBackend } from "./backends/kubernetes";
+import { DEFAULT_LEASE_DURATION_MS } from "./backends/kubernetes/lease";
+import { kubernetesFleetScaler } from "./backends/kubernetes/scaler";
 import { createLogger, type Logger } from "./log";
 import { Router, type RouterOptions } from "./router";
 import { RouterServer, type ServerLimits } from "./server";
@@ -76,8 +87,10 @@ export interface StartRouterOptions {
     readonly httpsPort?: number;
     readonly tlsCertFile?: string;
     readonly tlsKeyFile?: string;
-    /** Separate port for /metrics. @default - /metrics on the main ports */
+    /** Separate port for /metrics and the peer load endpoint. @default - /metrics on the main ports */
     readonly metricsPort?: number;
+    /** This router's id in its answers to peers. @default os.hostname() */
+    readonly routerId?: string;
     /** Where replicas come from (local processes, Kubernetes). @default - none */
     readonly backend?: Backend;
     /** Services with fixed replicas, registered before the backend starts. @default [] */
@@ -131,6 +144,7 @@ export async function startRouter(options: StartRouterOptions = {}): Promise<Run
         httpsPort: options.httpsPort,
         tls,
         metricsPort: options.metricsPort,
+        routerId: options.routerId,
         limits: options.limits,
         logger,
     });
@@ -259,22 +273,155 @@ function intEnv(
     return n;
 }
 
+/** DNS-1123 subdomain: what Kubernetes accepts as a pod name. */
+const POD_NAME_PATTERN =
+    /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Longest accepted ROUTER_LEASE_DURATION_MS (1 h); below 1 s the renewals would flood the API. */
+const LEASE_DURATION_RANGE_MS = [1000, 3_600_000] as const;
+
+/** The `kubernetes` backend's part of the environment, validated. */
+export interface KubernetesEnv {
+    readonly namespace: string;
+    readonly podName: string;
+    readonly watchNamespaces: readonly string[];
+    readonly leaseDurationMs: number;
+    /** Unset: `KubeConfig.loadFromDefault()` (in-cluster service account in a pod). */
+    readonly kubeconfig: string | undefined;
+}
+
+/** Reads and checks the kubernetes variables, adding every problem to `p`. */
+export function kubernetesEnv(env: NodeJS.ProcessEnv, p: Problems): KubernetesEnv {
+    const namespace = env.ROUTER_NAMESPACE ?? "";
+    if (!NAMESPACE_PATTERN.test(namespace)) {
+        p.add(
+            "ROUTER_NAMESPACE",
+            env.ROUTER_NAMESPACE,
+            "is required with ROUTER_BACKEND=kubernetes: the router's namespace, a DNS-1123 label (lowercase letters, digits, '-', at most 63 characters)",
+        );
+    }
+    const podName = env.ROUTER_POD_NAME ?? "";
+    if (!POD_NAME_PATTERN.test(podName)) {
+        p.add(
+            "ROUTER_POD_NAME",
+            env.ROUTER_POD_NAME,
+            "is required with ROUTER_BACKEND=kubernetes: this pod's name (set it from the downward API, metadata.name)",
+        );
+    }
+    const raw = env.ROUTER_WATCH_NAMESPACES;
+    const watchNamespaces = [
+        ...new Set(
+            (raw ?? "")
+                .split(",")
+                .map((n) => n.trim())
+                .filter((n) => n !== ""),
+        ),
+    ];
+    const bad = watchNamespaces.filter((n) => !NAMESPACE_PATTERN.test(n));
+    if (watchNamespaces.length === 0 || bad.length > 0) {
+        p.add(
+            "ROUTER_WATCH_NAMESPACES",
+            raw,
+            `must be a comma-separated, non-empty list of namespaces (DNS-1123 labels)${bad.length > 0 ? `; not valid: ${bad.join(", ")}` : ""}`,
+        );
+    }
+    const [minLease, maxLease] = LEASE_DURATION_RANGE_MS;
+    const leaseRaw = env.ROUTER_LEASE_DURATION_MS;
+    let leaseDurationMs = DEFAULT_LEASE_DURATION_MS;
+    if (leaseRaw !== undefined && leaseRaw !== "") {
+        const n = Number(leaseRaw);
+        if (!Number.isInteger(n) || n < minLease || n > maxLease) {
+            p.add(
+                "ROUTER_LEASE_DURATION_MS",
+                leaseRaw,
+                `must be a whole number of milliseconds from ${minLease} to ${maxLease}`,
+            );
+        } else {
+            leaseDurationMs = n;
+        }
+    }
+    return {
+        namespace,
+        podName,
+        watchNamespaces,
+        leaseDurationMs,
+        kubeconfig: env.KUBECONFIG || undefined,
+    };
+}
+
+/** Loads the API credentials: KUBECONFIG when set, else the defaults (in a pod: in-cluster). */
+function loadKubeConfig(k: KubernetesEnv, p: Problems): k8s.KubeConfig | undefined {
+    const kc = new k8s.KubeConfig();
+    try {
+        if (k.kubeconfig) kc.loadFromFile(k.kubeconfig);
+        else kc.loadFromDefault();
+    } catch (err) {
+        p.add(
+            "KUBECONFIG",
+            k.kubeconfig,
+            `cannot be loaded (${(err as Error).message}); unset it in a pod to use the service account`,
+        );
+        return undefined;
+    }
+    if (!kc.getCurrentCluster()) {
+        p.add("KUBECONFIG", k.kubeconfig, "has no current context with a cluster");
+        return undefined;
+    }
+    return kc;
+}
+
+/**
+ * The kubernetes backend and its fleet scaler. The backend puts drained victims back in rotation
+ * through the Router, which only exists once `startRouter` built it: a first extension hands it
+ * over before the backend starts.
+ */
+function kubernetesParts(
+    k: KubernetesEnv,
+    kc: k8s.KubeConfig,
+    metricsPort: number,
+): Pick<StartRouterOptions, "backend" | "extensions" | "logger" | "routerId"> {
+    const logger = createLogger();
+    let router: Router | undefined;
+    const backend = new KubernetesBackend({
+        kubeConfig: kc,
+        namespaces: k.watchNamespaces,
+        logger: logger.child({ part: "kubernetes" }),
+        routing: { undrain: (service, replicaId) => router?.undrain(service, replicaId) ?? false },
+    });
+    const bindRouter: RouterExtensionFactory = (ctx) => {
+        router = ctx.router;
+        return {};
+    };
+    return {
+        backend,
+        logger,
+        routerId: k.podName,
+        extensions: [
+            bindRouter,
+            kubernetesFleetScaler({
+                kubeConfig: kc,
+                namespace: k.namespace,
+                podName: k.podName,
+                metricsPort,
+                leaseDurationMs: k.leaseDurationMs,
+                logger,
+            }),
+        ],
+    };
+}
+
 /** Reads the `ROUTER_*` environment (see the module comment) into start options. */
 export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRouterOptions {
     const p = new Problems();
     const backend = env.ROUTER_BACKEND ?? "static";
-    if (backend === "kubernetes") {
-        throw new Error(
-            "ROUTER_BACKEND=kubernetes is not implemented in this version of the router; use ROUTER_BACKEND=static with ROUTER_SERVICES_FILE, or the local runtime (amlaks serve)",
-        );
-    }
     if (backend === "local") {
         throw new Error(
             "ROUTER_BACKEND=local is started by the CLI (amlaks serve), which builds the local backend from a settings file; use ROUTER_BACKEND=static here",
         );
     }
-    if (backend !== "static")
+    if (backend !== "static" && backend !== "kubernetes")
         p.add("ROUTER_BACKEND", backend, "must be static, local or kubernetes");
+    const kube = backend === "kubernetes" ? kubernetesEnv(env, p) : undefined;
     const httpRaw = env.ROUTER_HTTP_PORT;
     const httpPort = httpRaw === "off" ? null : (intEnv(env, "ROUTER_HTTP_PORT", p) ?? 8080);
     const httpsPort = intEnv(env, "ROUTER_HTTPS_PORT", p);
@@ -290,7 +437,18 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
             "is off and no ROUTER_HTTPS_PORT is set: nothing to listen on",
         );
     }
-    const metricsPort = intEnv(env, "ROUTER_METRICS_PORT", p);
+    let metricsPort = intEnv(env, "ROUTER_METRICS_PORT", p);
+    if (kube) {
+        // Peers reach each other on this port, so it must be fixed and the same in every pod.
+        if (metricsPort === 0 || (metricsPort ?? 0) > 65535) {
+            p.add(
+                "ROUTER_METRICS_PORT",
+                env.ROUTER_METRICS_PORT,
+                "must be a port from 1 to 65535 with ROUTER_BACKEND=kubernetes (peer routers connect to it)",
+            );
+        }
+        metricsPort ??= ROUTER_METRICS_PORT;
+    }
     const shutdownDelayMs = intEnv(env, "ROUTER_SHUTDOWN_DELAY_MS", p);
     const drainTimeoutMs = intEnv(env, "ROUTER_DRAIN_TIMEOUT_MS", p);
     const maxBodyBytes = intEnv(env, "ROUTER_MAX_BODY_BYTES", p, Number.MAX_SAFE_INTEGER);
@@ -312,6 +470,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
         p.throwIfAny("router environment");
         services = parseStaticServices(doc);
     }
+    // Only a valid environment is worth reading credentials for.
+    const kc = kube && p.count === 0 ? loadKubeConfig(kube, p) : undefined;
     p.throwIfAny("router environment");
     return {
         host: env.ROUTER_HOST || "0.0.0.0",
@@ -328,6 +488,7 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
             ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
             accessLog,
         },
+        ...(kube && kc ? kubernetesParts(kube, kc, metricsPort ?? ROUTER_METRICS_PORT) : {}),
     };
 }
 

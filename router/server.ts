@@ -4,16 +4,21 @@
  *
  * Routes: `GET|POST /api/v1/service/<name>/score`, `GET /api/v1/service/<name>/swagger.json`
  * (both handled by the Router), `GET /healthz` (liveness), `GET /readyz` (readiness),
- * `GET /metrics` (Prometheus; on `metricsPort` instead when one is set).
+ * `GET /metrics` (Prometheus; on `metricsPort` instead when one is set). With a `metricsPort`, that
+ * listener also answers peer routers on `GET ROUTER_PEER_LOAD_PATH` (per-service load for the
+ * fleet scaler); the public ports never do, and without a metrics port it is not served at all.
  */
 import { watch, type FSWatcher } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as http from "node:http";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import { basename, dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
+import { ROUTER_PEER_LOAD_PATH } from "../components/cluster/router-rbac";
+import { peerLoadReport } from "./backends/kubernetes/fleet";
 import type { Logger } from "./log";
 import type { Router } from "./router";
 import { sendError } from "./routing/respond";
@@ -63,6 +68,8 @@ export interface RouterServerOptions {
     readonly tlsPollIntervalMs?: number;
     /** Serve /metrics on this port only (keeps service names off the public port). @default - main ports */
     readonly metricsPort?: number;
+    /** Id in the peer load answer (the pod name on Kubernetes). @default os.hostname() */
+    readonly routerId?: string;
     readonly limits?: Partial<ServerLimits>;
     /** @default router.logger */
     readonly logger?: Logger;
@@ -130,6 +137,7 @@ export class RouterServer {
         }
         if (this.opts.metricsPort !== undefined) {
             this.metricsServer = http.createServer((req, res) => {
+                if (this.servePeerLoad(req, res)) return;
                 if (!this.serveOps(req, res, true)) sendError(res, 404, undefined);
             });
             await listen(this.metricsServer, this.opts.metricsPort, host);
@@ -311,6 +319,23 @@ export class RouterServer {
             return true;
         }
         return false;
+    }
+
+    /** `GET ROUTER_PEER_LOAD_PATH` (metrics listener only): this router's load for its peers. */
+    private servePeerLoad(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+        const url = req.url ?? "";
+        const q = url.indexOf("?");
+        if ((q < 0 ? url : url.slice(0, q)) !== ROUTER_PEER_LOAD_PATH || req.method !== "GET") {
+            return false;
+        }
+        const body = JSON.stringify(peerLoadReport(this.router, this.opts.routerId ?? hostname()));
+        res.writeHead(200, {
+            "content-type": "application/json",
+            "content-length": Buffer.byteLength(body),
+            "cache-control": "no-store",
+        });
+        res.end(body);
+        return true;
     }
 
     private async readTls(): Promise<{ cert: string; key: string }> {

@@ -112,12 +112,17 @@ function renderInput(scoringTimeoutMs = 5000): WebserviceRenderInput {
     };
 }
 
-function newBackend(kubeConfig: k8s.KubeConfig, recordUndrain = false): KubernetesBackend {
+function newBackend(
+    kubeConfig: k8s.KubeConfig,
+    recordUndrain = false,
+    victimCheckMs?: number,
+): KubernetesBackend {
     const b = new KubernetesBackend({
         kubeConfig,
         namespaces: [NS],
         logger: logs.logger,
         backoffMs: BACKOFF,
+        victimCheckMs,
         routing: {
             undrain: (service, id) => {
                 if (recordUndrain) undrained.push(`${service}/${id}`);
@@ -416,6 +421,28 @@ describe("router Kubernetes backend against a real API server", () => {
         assert.equal(pod.metadata?.annotations?.[POD_DELETION_COST_ANNOTATION], undefined);
         assert.equal(await specReplicas(), 2);
         assert.equal(b.currentReplicas(SERVICE), 2);
+        await b.stop();
+    });
+
+    test("a drained victim the ReplicaSet kept serves again and loses its mark", async () => {
+        const b = newBackend(e2e.kc, true, 1_000);
+        await withTimeout(b.start(new Recorder()), 30_000, "backend start");
+        undrained.length = 0;
+        const victim = recorder.ids()[0];
+        const count = await specReplicas();
+        // Same count: the ReplicaSet removes nothing, so the marked victim survives.
+        await b.scaleTo(SERVICE, count!, [victim]);
+        const marked = await core.readNamespacedPod({ name: victim, namespace: NS });
+        assert.equal(marked.metadata?.annotations?.[POD_DELETION_COST_ANNOTATION], "-2147483648");
+        await eventually("victim back in rotation", 10_000, async () =>
+            undrained.includes(`${SERVICE}/${victim}`) ? true : undefined,
+        );
+        await eventually("mark cleared", 10_000, async () => {
+            const pod = await core.readNamespacedPod({ name: victim, namespace: NS });
+            return pod.metadata?.annotations?.[POD_DELETION_COST_ANNOTATION] === undefined
+                ? true
+                : undefined;
+        });
         await b.stop();
     });
 

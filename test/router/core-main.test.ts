@@ -38,11 +38,7 @@ describe("router core: entry", () => {
         assert.deepEqual(t.router, { maxBodyBytes: 1000, accessLog: false });
     });
 
-    it("fails clearly for the kubernetes backend and reports every bad variable at once", () => {
-        assert.throws(
-            () => optionsFromEnv({ ROUTER_BACKEND: "kubernetes" }),
-            /not implemented in this version/,
-        );
+    it("reports every bad variable at once", () => {
         assert.throws(
             () =>
                 optionsFromEnv({
@@ -151,5 +147,69 @@ describe("router core: entry", () => {
             "ext.stop",
             "backend.stop",
         ]);
+    });
+});
+describe("router entry: kubernetes backend", () => {
+    it("reports every missing or bad kubernetes variable at once, naming what is allowed", () => {
+        assert.throws(
+            () =>
+                optionsFromEnv({
+                    ROUTER_BACKEND: "kubernetes",
+                    ROUTER_WATCH_NAMESPACES: "models,Bad_NS",
+                    ROUTER_LEASE_DURATION_MS: "500",
+                    ROUTER_METRICS_PORT: "0",
+                }),
+            (err: ValidationError) => {
+                const byField = Object.fromEntries(err.problems.map((p) => [p.field, p]));
+                assert.deepEqual(Object.keys(byField).sort(), [
+                    "ROUTER_LEASE_DURATION_MS",
+                    "ROUTER_METRICS_PORT",
+                    "ROUTER_NAMESPACE",
+                    "ROUTER_POD_NAME",
+                    "ROUTER_WATCH_NAMESPACES",
+                ]);
+                assert.match(byField.ROUTER_WATCH_NAMESPACES.rule, /not valid: Bad_NS/);
+                assert.match(byField.ROUTER_LEASE_DURATION_MS.rule, /from 1000 to 3600000/);
+                return true;
+            },
+        );
+    });
+
+    it("builds the backend, the scaler and the metrics port from a complete environment", () => {
+        const dir = mkdtempSync(join(tmpdir(), "router-k8s-env-"));
+        const kubeconfig = join(dir, "kubeconfig");
+        writeFileSync(
+            kubeconfig,
+            [
+                "apiVersion: v1",
+                "kind: Config",
+                "clusters: [{ name: c, cluster: { server: 'https://127.0.0.1:6443' } }]",
+                "users: [{ name: u, user: { token: t } }]",
+                "contexts: [{ name: x, context: { cluster: c, user: u } }]",
+                "current-context: x",
+            ].join("\n"),
+        );
+        const o = optionsFromEnv({
+            ROUTER_BACKEND: "kubernetes",
+            ROUTER_NAMESPACE: "azureml",
+            ROUTER_POD_NAME: "amlaks-router-5d8f-abcde",
+            ROUTER_WATCH_NAMESPACES: "models, team-b",
+            KUBECONFIG: kubeconfig,
+        });
+        assert.equal(o.backend?.kind, "kubernetes");
+        assert.equal(o.metricsPort, 9090);
+        assert.equal(o.routerId, "amlaks-router-5d8f-abcde");
+        assert.equal(o.extensions?.length, 2);
+        assert.throws(
+            () =>
+                optionsFromEnv({
+                    ROUTER_BACKEND: "kubernetes",
+                    ROUTER_NAMESPACE: "azureml",
+                    ROUTER_POD_NAME: "p",
+                    ROUTER_WATCH_NAMESPACES: "models",
+                    KUBECONFIG: join(dir, "missing"),
+                }),
+            /KUBECONFIG: "[^"]*missing" cannot be loaded/,
+        );
     });
 });

@@ -49,6 +49,8 @@ export interface KubernetesBackendOptions {
     readonly routing?: { undrain(service: string, replicaId: string): boolean };
     /** Re-list backoff after API errors. @default { min: 500, max: 15000 } */
     readonly backoffMs?: BackoffMs;
+    /** See {@link VICTIM_CHECK_MS}. @default VICTIM_CHECK_MS */
+    readonly victimCheckMs?: number;
 }
 
 type Deployment = DeploymentLike & WatchedObject;
@@ -87,6 +89,13 @@ function errorCode(err: unknown): number | undefined {
 
 const MERGE_PATCH = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch);
 
+/**
+ * After a scale-in, how long a drained victim may stay in the ready set before the backend takes
+ * it back into rotation: a removed pod turns not-ready as soon as it is deleted, so a victim still
+ * ready after this was kept by the ReplicaSet (which may delete a not-ready pod instead).
+ */
+export const VICTIM_CHECK_MS = 30_000;
+
 /** Model services from the Kubernetes API; see the module comment. */
 export class KubernetesBackend implements Backend {
     readonly kind = "kubernetes" as const;
@@ -108,6 +117,8 @@ export class KubernetesBackend implements Backend {
     private synced = false;
     private dirty = false;
     private stopped = false;
+    private readonly victimChecks = new Set<NodeJS.Timeout>();
+    private readonly victimCheckMs: number;
 
     constructor(opts: KubernetesBackendOptions) {
         const namespaces = [...new Set(opts?.namespaces ?? [])];
@@ -122,6 +133,7 @@ export class KubernetesBackend implements Backend {
         this.logger = opts.logger ?? silentLogger();
         this.routing = opts.routing;
         this.backoffMs = opts.backoffMs;
+        this.victimCheckMs = opts.victimCheckMs ?? VICTIM_CHECK_MS;
         this.apps = this.kc.makeApiClient(k8s.AppsV1Api);
         this.core = this.kc.makeApiClient(k8s.CoreV1Api);
         this.discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api);
@@ -180,6 +192,7 @@ export class KubernetesBackend implements Backend {
                 { service, namespace: s.namespace, from, to: count, victims },
                 "scaled model deployment",
             );
+            if (marked.length > 0) this.checkVictimsLater(service, s, marked);
         } catch (err) {
             for (const pod of victims) this.routing?.undrain(service, pod);
             for (const pod of marked) {
@@ -198,9 +211,41 @@ export class KubernetesBackend implements Backend {
         }
     }
 
+    /**
+     * A victim that is still a ready replica {@link VICTIM_CHECK_MS} after the scale-in was kept:
+     * it goes back into rotation and loses its deletion-cost mark, so it is neither idle forever
+     * nor the first pod a later scale-in removes.
+     */
+    private checkVictimsLater(service: string, s: Served, victims: readonly string[]): void {
+        const timer = setTimeout(() => {
+            this.victimChecks.delete(timer);
+            if (this.stopped || this.served.get(service) !== s) return;
+            const ready = new Set(
+                (JSON.parse(s.replicasKey ?? "[]") as { id: string }[]).map((r) => r.id),
+            );
+            for (const pod of victims.filter((v) => ready.has(v))) {
+                this.logger.warn(
+                    { service, pod },
+                    "a drained pod survived the scale-in; it serves again",
+                );
+                this.routing?.undrain(service, pod);
+                this.setDeletionCost(s.namespace, pod, null).catch((e: unknown) =>
+                    this.logger.warn(
+                        { service, pod, err: (e as Error).message },
+                        "could not clear pod-deletion-cost of a surviving pod",
+                    ),
+                );
+            }
+        }, this.victimCheckMs);
+        timer.unref();
+        this.victimChecks.add(timer);
+    }
+
     /** Ends every watch; no timer or request is left behind. */
     async stop(): Promise<void> {
         this.stopped = true;
+        for (const t of this.victimChecks) clearTimeout(t);
+        this.victimChecks.clear();
         await Promise.all(
             [...this.watches.values()].flatMap((w) => [
                 w.deployments.stop(),
