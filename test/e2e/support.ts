@@ -25,9 +25,20 @@ export interface E2e {
     cleanup(): Promise<void>;
 }
 
-export async function setupE2e(label: string, opts: { pulumi?: boolean } = {}): Promise<E2e> {
+export async function setupE2e(
+    label: string,
+    opts: {
+        pulumi?: boolean;
+        /** Namespaces kwok leaves to a test kubelet (see cluster/kubelet.ts). */
+        kubeletNamespaces?: readonly string[];
+    } = {},
+): Promise<E2e> {
     const dir = mkdtempSync(join(tmpdir(), `amlaks-e2e-${label}-`));
-    const cluster = await startCluster({ stateDir: join(dir, "cluster"), attached: true });
+    const cluster = await startCluster({
+        stateDir: join(dir, "cluster"),
+        attached: true,
+        kubeletNamespaces: opts.kubeletNamespaces,
+    });
     stopOnExit(cluster);
     try {
         const engine =

@@ -9,11 +9,23 @@
  * address that is not on this machine.
  */
 import * as k8s from "@kubernetes/client-node";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request, type RequestOptions } from "node:https";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { createPki, IDENTITIES, type Pki, renderKubeconfig } from "./pki";
-import { isAlive, killAllSync, startProcess, stopAll, tail, type Started } from "./processes";
+import { type Forwarder, startForwarder } from "./pod-network";
+import {
+    isAlive,
+    killAllSync,
+    startProcess,
+    stopAll,
+    stopProcess,
+    tail,
+    type Started,
+} from "./processes";
+import { HOST_SIDE_IP } from "./test-hosts";
 import { CLUSTER_TOOLS, requireTools, type Tools } from "./tools";
 
 /** Pod addresses (kwok assigns them from here); 198.18.128.0/17 is left for host-side addresses. */
@@ -30,6 +42,11 @@ export interface ClusterOptions {
     readonly nodes?: number;
     /** How long to wait for readiness. @default 120000 */
     readonly timeoutMs?: number;
+    /**
+     * Namespaces whose pods kwok leaves alone (no IP, no Ready, no delete): a test kubelet
+     * (`kubelet.ts`) runs real processes for them instead.
+     */
+    readonly kubeletNamespaces?: readonly string[];
 }
 
 export interface Cluster {
@@ -39,7 +56,19 @@ export interface Cluster {
     readonly kubeconfigPath: string;
     readonly kubeconfig: string;
     readonly version: string;
+    /** The running components (the API server entry changes on `restartApiServer`). */
     readonly processes: readonly Started[];
+    /**
+     * The API server as processes inside test hosts reach it: https on HOST_SIDE_IP (a forwarder
+     * to the 127.0.0.1 port; the serving certificate has this IP), kept across API server restarts.
+     * Attached clusters only (the forwarder runs in the process that started the cluster).
+     */
+    readonly podNetworkServer: string;
+    /**
+     * Stops kube-apiserver (SIGTERM, waits for exit) and starts it again with the same flags and
+     * port; resolves once /readyz answers.
+     */
+    restartApiServer(): Promise<void>;
     stop(): Promise<void>;
 }
 
@@ -101,6 +130,52 @@ function componentKubeconfig(
     return file;
 }
 
+/**
+ * kwok's stages file with every Pod stage restricted to pods outside `namespaces` (one more
+ * selector expression each), so kwok never sets status on, or deletes, those pods.
+ */
+export function excludeNamespacesFromPodStages(
+    stagesYaml: string,
+    namespaces: readonly string[],
+): string {
+    const docs = parseAllDocuments(stagesYaml);
+    const out: string[] = [];
+    for (const doc of docs) {
+        if (!("contents" in doc)) throw new Error(`kwok stages: ${String(doc)}`);
+        if (doc.errors.length > 0) throw new Error(`kwok stages: ${doc.errors[0]!.message}`);
+        if (doc.toJS() == null) continue; // the empty document after a trailing ---
+        if (doc.getIn(["spec", "resourceRef", "kind"]) === "Pod") {
+            const path = ["spec", "selector", "matchExpressions"];
+            const expression = {
+                key: ".metadata.namespace",
+                operator: "NotIn",
+                values: [...namespaces],
+            };
+            if (doc.hasIn(path)) doc.addIn(path, doc.createNode(expression));
+            else doc.setIn(path, doc.createNode([expression]));
+        }
+        // Documents after the first keep their own "---"; every one gets one here.
+        const text = doc.toString();
+        out.push(text.startsWith("---") ? text : `---\n${text}`);
+    }
+    return out.join("");
+}
+
+/** GET /readyz with the admin credentials: true on 200. */
+async function apiReady(kc: k8s.KubeConfig, server: string): Promise<boolean> {
+    const opts: RequestOptions = { method: "GET", timeout: 5000 };
+    await kc.applyToHTTPSOptions(opts);
+    return new Promise((resolve, reject) => {
+        const req = request(`${server}/readyz`, opts, (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode === 200));
+        });
+        req.on("timeout", () => req.destroy(new Error("readyz timed out")));
+        req.on("error", reject);
+        req.end();
+    });
+}
+
 function nodeObject(name: string): k8s.V1Node {
     return {
         apiVersion: "v1",
@@ -130,7 +205,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
     const dir = o.stateDir;
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const pki = createPki(join(dir, "pki"));
+    // Processes in test hosts reach the API server at HOST_SIDE_IP (see podNetworkServer).
+    const pki = createPki(join(dir, "pki"), [HOST_SIDE_IP]);
     const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
     const server = `https://127.0.0.1:${apiPort}`;
     const started: Started[] = [];
@@ -139,7 +215,12 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
         started.push(p);
         return p;
     };
-    const stop = (): Promise<void> => stopAll(dir);
+    let forwarder: Forwarder | undefined;
+    const stop = async (): Promise<void> => {
+        await forwarder?.close();
+        forwarder = undefined;
+        await stopAll(dir);
+    };
     // A failed start must not leave half a cluster behind.
     try {
         const etcdUrl = `http://127.0.0.1:${etcdClient}`;
@@ -159,7 +240,7 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             return r.ok ? true : undefined;
         });
 
-        const api = start("kube-apiserver", tools.kubeApiserver, [
+        const apiArgs = [
             `--etcd-servers=${etcdUrl}`,
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
@@ -177,7 +258,8 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             // Nothing here can act on a Service of type LoadBalancer or serve aggregated APIs.
             "--enable-aggregator-routing=false",
             "--v=0",
-        ]);
+        ];
+        let api = start("kube-apiserver", tools.kubeApiserver, apiArgs);
         const kc = new k8s.KubeConfig();
         const adminKubeconfig = renderKubeconfig(server, pki.caCert, pki.clients.admin!);
         kc.loadFromString(adminKubeconfig);
@@ -218,9 +300,21 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             "--controllers=*,-nodeipam,-service-lb-controller,-cloud-node-lifecycle,-node-route-controller",
         ]);
         const sched = start("kube-scheduler", tools.kubeScheduler, componentFlags("scheduler"));
+        // Pods of kubelet namespaces are the test kubelet's: kwok's pod stages skip them.
+        let stages = tools.kwokStages;
+        if (o.kubeletNamespaces && o.kubeletNamespaces.length > 0) {
+            stages = join(dir, "kwok-stages.yaml");
+            writeFileSync(
+                stages,
+                excludeNamespacesFromPodStages(
+                    readFileSync(tools.kwokStages, "utf8"),
+                    o.kubeletNamespaces,
+                ),
+            );
+        }
         const kwok = start("kwok", tools.kwok, [
             `--kubeconfig=${componentKubeconfig(pki, server, dir, "kwok")}`,
-            `--config=${tools.kwokStages}`,
+            `--config=${stages}`,
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             `--cidr=${POD_CIDR}`,
@@ -246,13 +340,40 @@ export async function startCluster(o: ClusterOptions): Promise<Cluster> {
             return true;
         });
         const info = await version.getCode();
+        // The forwarder lives in this process: only an attached cluster (tests) has one.
+        forwarder = o.attached ? await startForwarder(HOST_SIDE_IP, apiPort) : undefined;
+        const podNetworkServer = forwarder && `https://${HOST_SIDE_IP}:${forwarder.port}`;
+        const restartApiServer = async (): Promise<void> => {
+            const old = api;
+            await stopProcess(old);
+            api = startProcess({
+                name: old.name,
+                command: tools.kubeApiserver,
+                args: apiArgs,
+                stateDir: dir,
+                attached: o.attached,
+                replaces: old,
+            });
+            all[all.indexOf(old)] = api;
+            const ready = Date.now() + (o.timeoutMs ?? 120_000);
+            await waitFor("kube-apiserver /readyz after restart", ready, [etcd, api], async () =>
+                (await apiReady(kc, server)) ? true : undefined,
+            );
+        };
         return {
             stateDir: dir,
             server,
             kubeconfigPath,
             kubeconfig: adminKubeconfig,
             version: info.gitVersion,
-            processes: all,
+            get processes() {
+                return [...all];
+            },
+            get podNetworkServer() {
+                if (!podNetworkServer) throw new Error("podNetworkServer: attached clusters only");
+                return podNetworkServer;
+            },
+            restartApiServer,
             stop,
         };
     } catch (e) {

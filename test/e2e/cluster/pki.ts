@@ -1,6 +1,7 @@
 /**
  * Certificates and keys for a throw-away control plane, made with the openssl CLI (Node can sign
- * nothing X.509 by itself): one CA, the API server's serving certificate for 127.0.0.1, one client
+ * nothing X.509 by itself): one CA, the API server's serving certificate for 127.0.0.1 (and any
+ * extra addresses, such as the one processes in test hosts reach it at), one client
  * certificate per identity (so RBAC sees the admin, the controller-manager and the scheduler as the
  * users their bootstrap roles name), and the service-account signing key pair.
  * ECDSA P-256 throughout: fast to generate and accepted by every component.
@@ -82,8 +83,11 @@ function sign(cwd: string, name: string, subject: string, ext: string): void {
     );
 }
 
-/** Makes every certificate and key under `dir` (created if missing). */
-export function createPki(dir: string): Pki {
+/**
+ * Makes every certificate and key under `dir` (created if missing). `extraServerIps` are added to
+ * the API server certificate's IP SANs (for example the address pods reach it at).
+ */
+export function createPki(dir: string, extraServerIps: readonly string[] = []): Pki {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     ecKey(dir, "ca.key");
     openssl(
@@ -111,7 +115,15 @@ export function createPki(dir: string): Pki {
             "basicConstraints=CA:FALSE",
             "keyUsage=digitalSignature,keyEncipherment",
             "extendedKeyUsage=serverAuth",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc",
+            "subjectAltName=" +
+                [
+                    "IP:127.0.0.1",
+                    ...extraServerIps.map((ip) => `IP:${ip}`),
+                    "DNS:localhost",
+                    "DNS:kubernetes",
+                    "DNS:kubernetes.default",
+                    "DNS:kubernetes.default.svc",
+                ].join(","),
         ].join("\n"),
     );
     const clients: Record<string, ClientCert> = {};

@@ -25,6 +25,11 @@ export interface StartOptions {
     readonly stateDir: string;
     readonly attached: boolean;
     readonly env?: NodeJS.ProcessEnv;
+    /**
+     * A recorded process this one takes the place of (a restart): the new entry goes where the
+     * old one was in the PID file, so `stopAll` keeps stopping dependents first.
+     */
+    readonly replaces?: Started;
 }
 
 const PID_FILE = "pids.json";
@@ -55,7 +60,11 @@ export function startProcess(o: StartOptions): Started {
     if (child.pid === undefined) throw new Error(`${o.name}: could not start ${o.command}`);
     if (!o.attached) child.unref();
     const started: Started = { name: o.name, pid: child.pid, log };
-    writePids(o.stateDir, [...readPids(o.stateDir), started]);
+    const pids = readPids(o.stateDir);
+    const at = o.replaces ? pids.findIndex((p) => p.pid === o.replaces!.pid) : -1;
+    if (at >= 0) pids[at] = started;
+    else pids.push(started);
+    writePids(o.stateDir, pids);
     return started;
 }
 
@@ -71,28 +80,36 @@ export function isAlive(pid: number): boolean {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
+ * Stops one process: SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves once it
+ * is gone. Its PID file entry stays (a restart replaces it; `stopAll` skips dead entries).
+ */
+export async function stopProcess(p: Started, graceMs = 5000): Promise<void> {
+    if (!isAlive(p.pid)) return;
+    try {
+        process.kill(p.pid, "SIGTERM");
+    } catch {
+        return;
+    }
+    const deadline = Date.now() + graceMs;
+    while (isAlive(p.pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(p.pid)) {
+        try {
+            process.kill(p.pid, "SIGKILL");
+        } catch {
+            return; // exited in between
+        }
+        // Bounded: a process stuck in the kernel must not hang the caller forever.
+        const killed = Date.now() + 5000;
+        while (isAlive(p.pid) && Date.now() < killed) await sleep(50);
+    }
+}
+
+/**
  * Stops every recorded process, newest first (dependents before what they depend on), waiting up
  * to `graceMs` for each to exit after SIGTERM before SIGKILL. Clears the PID file.
  */
 export async function stopAll(stateDir: string, graceMs = 5000): Promise<void> {
-    const pids = readPids(stateDir).reverse();
-    for (const p of pids) {
-        if (!isAlive(p.pid)) continue;
-        try {
-            process.kill(p.pid, "SIGTERM");
-        } catch {
-            continue;
-        }
-        const deadline = Date.now() + graceMs;
-        while (isAlive(p.pid) && Date.now() < deadline) await sleep(50);
-        if (isAlive(p.pid)) {
-            try {
-                process.kill(p.pid, "SIGKILL");
-            } catch {
-                // exited in between
-            }
-        }
-    }
+    for (const p of readPids(stateDir).reverse()) await stopProcess(p, graceMs);
     writePids(stateDir, []);
 }
 

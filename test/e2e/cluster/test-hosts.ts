@@ -9,17 +9,30 @@
  * Needs root and iproute2 (`ip`). Names are derived from a short id so several hosts can coexist.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { POD_CIDR } from "./control-plane";
 
 /** The host's side of every veth: in 198.18.0.0/15 but outside POD_CIDR, never a pod address. */
 export const HOST_SIDE_IP = "198.18.255.1";
 
+/** Where a process started in a test host runs and writes. */
+export interface RunOptions {
+    readonly cwd?: string;
+    /** Appends stdout and stderr to this file instead of piping them to the caller. */
+    readonly log?: string;
+}
+
 export interface TestHost {
     readonly ip: string;
     readonly namespace: string;
     /** Starts `command` inside the namespace; it dies with this process (pdeathsig). */
-    run(command: string, args: readonly string[], env?: NodeJS.ProcessEnv): ChildProcess;
+    run(
+        command: string,
+        args: readonly string[],
+        env?: NodeJS.ProcessEnv,
+        options?: RunOptions,
+    ): ChildProcess;
     remove(): void;
 }
 
@@ -73,14 +86,34 @@ export function createTestHost(id: string, addr: string): TestHost {
     return {
         ip: addr,
         namespace,
-        run(command, args, env) {
-            const child = spawn(
-                "setpriv",
-                ["--pdeathsig", "KILL", "--", "ip", "netns", "exec", namespace, command, ...args],
-                { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env },
-            );
-            children.push(child);
-            return child;
+        run(command, args, env, options = {}) {
+            const fd = options.log === undefined ? undefined : openSync(options.log, "a");
+            try {
+                // `ip netns exec` execs the command: the child's PID is the command's own.
+                const child = spawn(
+                    "setpriv",
+                    [
+                        "--pdeathsig",
+                        "KILL",
+                        "--",
+                        "ip",
+                        "netns",
+                        "exec",
+                        namespace,
+                        command,
+                        ...args,
+                    ],
+                    {
+                        stdio: fd === undefined ? ["ignore", "pipe", "pipe"] : ["ignore", fd, fd],
+                        env: env ?? process.env,
+                        cwd: options.cwd,
+                    },
+                );
+                children.push(child);
+                return child;
+            } finally {
+                if (fd !== undefined) closeSync(fd);
+            }
         },
         remove() {
             for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
