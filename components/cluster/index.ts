@@ -124,7 +124,14 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         this.kubeconfig = pulumi.secret(facts.kubeconfig);
         this.kubeProvider = new k8s.Provider(
             `${name}-k8s`,
-            { kubeconfig: this.kubeconfig, clusterIdentifier: facts.clusterIdentifier },
+            {
+                kubeconfig: this.kubeconfig,
+                clusterIdentifier: facts.clusterIdentifier,
+                // Key rotation updates the auth Secret in place. By default the provider replaces a
+                // Secret whose data changed (delete, then create: the name is fixed), and for that
+                // moment the router has no keys (R36: rotating one key must not fail the other).
+                enableSecretMutable: true,
+            },
             { parent: this },
         );
 

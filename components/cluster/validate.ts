@@ -535,7 +535,11 @@ export function validateAksInferenceClusterArgs(
             "routerBaseImage",
         ]) {
             if (isSet(a[f])) {
-                p.add(f, "(set)", "only applies when the component builds the router image: remove routerImage or this field");
+                p.add(
+                    f,
+                    "(set)",
+                    "only applies when the component builds the router image: remove routerImage or this field",
+                );
             }
         }
     }

@@ -30,6 +30,14 @@ export interface ReplicaState<U> {
     lastIdleAt: number;
     /** After a connection failure: skipped until this time (ms, pool clock); 0 = healthy. */
     ejectedUntil: number;
+    /**
+     * Time this replica had at least one request in flight, up to `busySince` (ms). Peers report
+     * it so the scaler averages busy replicas over a window instead of adding instants taken at
+     * different times by different routers (R32 with N routers).
+     */
+    busyMs: number;
+    /** When the current busy period began (pool clock); meaningful while inFlight > 0. */
+    busySince: number;
 }
 
 /** A place in the queue; pass it to `cancel` when the client goes away. */
@@ -210,6 +218,7 @@ export class ServicePool<U> {
         this.inFlightTotal--;
         if (replica.inFlight === 0) {
             replica.lastIdleAt = this.now();
+            replica.busyMs += replica.lastIdleAt - replica.busySince;
             const waiters = this.drainWaiters.get(replica);
             if (waiters) {
                 this.drainWaiters.delete(replica);
@@ -247,6 +256,8 @@ export class ServicePool<U> {
                 removed: false,
                 lastIdleAt: this.now(),
                 ejectedUntil: 0,
+                busyMs: 0,
+                busySince: 0,
             };
             this.byId.set(r.id, state);
         }
@@ -306,13 +317,17 @@ export class ServicePool<U> {
         inFlight: number;
         draining: boolean;
         removed: boolean;
+        /** Time with at least one request in flight since the replica joined (ms, pool clock). */
+        busyMs: number;
     }> {
+        const now = this.now();
         return [...this.byId.values(), ...this.retiring].map((r) => ({
             id: r.id,
             url: r.url,
             inFlight: r.inFlight,
             draining: r.draining,
             removed: r.removed,
+            busyMs: r.busyMs + (r.inFlight > 0 ? now - r.busySince : 0),
         }));
     }
 
@@ -363,6 +378,7 @@ export class ServicePool<U> {
     }
 
     private take(r: ReplicaState<U>): void {
+        if (r.inFlight === 0) r.busySince = this.now();
         r.inFlight++;
         this.inFlightTotal++;
     }

@@ -222,6 +222,8 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         const clusterId = await unwrap(c.clusterId);
         assert.equal(p.clusterIdentifier, clusterId);
         assert.match(clusterId, /\/managedClusters\/prod$/);
+        // Key rotation updates Secrets in place instead of delete-then-create (R36).
+        assert.equal(String(p.enableSecretMutable), "true");
         assert.ok(isSecretInput(p.kubeconfig), "kubeconfig is a secret provider input");
         const kubeconfig = reveal<string>(p.kubeconfig);
         assert.match(kubeconfig, /command: kubelogin/);

@@ -331,7 +331,10 @@ describe("router RBAC: exactly the shared constant, namespaced only (R21)", () =
             .filter((o) => o.kind === "Namespace")
             .map((o) => o.object);
         assert.deepEqual(
-            ns.map((n) => [n.metadata.name, n.metadata.labels["pod-security.kubernetes.io/enforce"]]),
+            ns.map((n) => [
+                n.metadata.name,
+                n.metadata.labels["pod-security.kubernetes.io/enforce"],
+            ]),
             [
                 ["azureml", "restricted"],
                 ["azureml-services", "restricted"],

@@ -32,6 +32,7 @@ const NS = "models";
 const SERVICE = "diabetes";
 const SELECTOR = `amlaks.io/service=${SERVICE}`;
 const BACKOFF = { min: 200, max: 2_000 };
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 type Event =
     | { readonly type: "service"; readonly definition: ServiceDefinition }
@@ -326,6 +327,49 @@ describe("router Kubernetes backend against a real API server", () => {
             if (e.type === "service") assert.equal(e.definition.auth.primaryKey, primaryKey);
         }
         assert.ok(!events.some((e) => e.type === "replicas" && e.replicas.length === 0));
+    });
+
+    test("an auth Secret replaced by delete-then-create keeps its keys in between; one gone past the grace period revokes them", async () => {
+        const rec = new Recorder();
+        const b = new KubernetesBackend({
+            kubeConfig: e2e.kc,
+            namespaces: [NS],
+            logger: logs.logger,
+            backoffMs: BACKOFF,
+            secretGoneGraceMs: 3_000,
+        });
+        started.push(b);
+        await withTimeout(b.start(rec), 30_000, "backend start");
+        const name = `${SERVICE}-auth`;
+        const live = await core.readNamespacedSecret({ name, namespace: NS });
+        const body: k8s.V1Secret = {
+            metadata: { name, namespace: NS, labels: live.metadata?.labels },
+            type: live.type,
+            data: live.data,
+        };
+        const mark = rec.events.length;
+        await core.deleteNamespacedSecret({ name, namespace: NS });
+        await sleep(1_000);
+        await core.createNamespacedSecret({ namespace: NS, body });
+        await sleep(1_000);
+        for (const e of rec.since(mark)) {
+            if (e.type === "service") {
+                assert.equal(e.definition.auth.primaryKey, primaryKey, "no keyless moment");
+                assert.equal(e.definition.auth.secondaryKey, secondaryKey);
+            }
+        }
+        assert.equal(rec.definitions.get(SERVICE)?.auth.primaryKey, primaryKey);
+        // Gone for good: after the grace period no key works (never open).
+        await core.deleteNamespacedSecret({ name, namespace: NS });
+        await eventually("keys revoked", 10_000, async () =>
+            rec.definitions.get(SERVICE)?.auth.primaryKey === undefined ? true : undefined,
+        );
+        assert.equal(rec.definitions.get(SERVICE)?.auth.mode, "key");
+        await core.createNamespacedSecret({ namespace: NS, body });
+        await eventually("keys back", 10_000, async () =>
+            rec.definitions.get(SERVICE)?.auth.primaryKey === primaryKey ? true : undefined,
+        );
+        await b.stop();
     });
 
     test("a settings annotation edited into invalid JSON keeps the last valid definition", async () => {

@@ -108,7 +108,10 @@ async function routerPods(): Promise<{ name: string; ip: string }[]> {
 async function leaseHolder(): Promise<string | undefined> {
     const coord = e2e.kc.makeApiClient(k8s.CoordinationV1Api);
     try {
-        const l = await coord.readNamespacedLease({ name: ROUTER_LEASE_NAME, namespace: ROUTER_NS });
+        const l = await coord.readNamespacedLease({
+            name: ROUTER_LEASE_NAME,
+            namespace: ROUTER_NS,
+        });
         return l.spec?.holderIdentity || undefined;
     } catch {
         return undefined;
@@ -209,7 +212,10 @@ describe("a model deployed by pulumi up, served by the router on Kubernetes", ()
 
     test("/metrics is on the metrics port only; exactly one router holds the scaler Lease", async () => {
         const holder = await eventually("a Lease holder", 30_000, leaseHolder);
-        assert.ok(routers.some((p) => p.name === holder), `holder ${holder} is not a router pod`);
+        assert.ok(
+            routers.some((p) => p.name === holder),
+            `holder ${holder} is not a router pod`,
+        );
         const leaders: string[] = [];
         for (const { ip, name } of routers) {
             const v = await metric(ip, "amlaks_router_scaler_leader");
@@ -322,7 +328,10 @@ describe("a model deployed by pulumi up, served by the router on Kubernetes", ()
             const h = await leaseHolder();
             return h && h !== holder ? h : undefined;
         });
-        assert.ok(others.some((p) => p.name === next), `new holder ${next}`);
+        assert.ok(
+            others.some((p) => p.name === next),
+            `new holder ${next}`,
+        );
         const outcomes = await l.stop();
         assert.deepEqual(failures(outcomes), []);
         routers = await eventually("three ready router pods again", 90_000, async () => {

@@ -33,6 +33,36 @@ function pool(concurrency = 1, maxWaitMs = 200, queueLimit = defaultQueueLimit(1
 const replicas = (...ids: string[]): Replica[] =>
     ids.map((id) => ({ id, url: `http://127.0.0.1/${id}` }));
 
+describe("ServicePool: busy time per replica (the fleet scaler's busy shares, R32)", () => {
+    it("counts the time a replica had at least one request in flight, overlaps once", () => {
+        let now = 1_000;
+        const p = new ServicePool<Fake>({
+            concurrency: 2,
+            maxWaitMs: 200,
+            queueLimit: defaultQueueLimit(),
+            createUpstream: (r) => ({ id: r.id, disposed: false }),
+            disposeUpstream: () => undefined,
+            now: () => now,
+        });
+        p.setReplicas(replicas("a"));
+        const busy = (): number => p.replicas().find((r) => r.id === "a")!.busyMs;
+        const first = p.tryAcquire()!;
+        now += 10;
+        const second = p.tryAcquire()!; // overlaps the first: still one busy period
+        now += 20;
+        p.release(first);
+        now += 5;
+        assert.equal(busy(), 35, "in flight since 1000, read at 1035");
+        p.release(second);
+        now += 100; // idle time does not count
+        assert.equal(busy(), 35);
+        const third = p.tryAcquire()!;
+        now += 15;
+        assert.equal(busy(), 50);
+        p.release(third);
+    });
+});
+
 describe("ServicePool", () => {
     it("hands out the least busy replica and never more than the concurrency per replica", () => {
         const { p } = pool(2);

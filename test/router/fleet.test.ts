@@ -14,6 +14,7 @@ import {
     FleetRouting,
     mergeLoad,
     parsePeerLoadReport,
+    peerServiceLoad,
     type PeerLoadReport,
 } from "../../router/backends/kubernetes/fleet";
 import { peersFromPods, staticPeers } from "../../router/backends/kubernetes/peers";
@@ -22,50 +23,97 @@ import { startRouter, type RunningRouter } from "../../router/main";
 import { definition } from "./core-harness";
 
 describe("fleet load: pure merge", () => {
-    test("sums in-flight and queued over the fleet; busy = local ready replicas busy anywhere", () => {
+    test("sums in-flight and queued over the fleet; busy = shares of local ready replicas, capped at 1 each", () => {
         const load = mergeLoad(
             {
                 readyIds: ["a", "b", "c"],
                 // "d" is draining here: its requests count, it is not a ready replica.
-                inFlightById: new Map([
-                    ["a", 1],
+                busyById: new Map([
+                    ["a", 0.6],
                     ["b", 0],
                     ["c", 0],
-                    ["d", 2],
+                    ["d", 1],
                 ]),
                 inFlight: 3,
                 queued: 1,
             },
             [
-                { queued: 2, replicas: { a: 1, b: 3, c: 0 } },
+                {
+                    busyById: new Map([
+                        ["a", 0.9],
+                        ["b", 1],
+                        ["c", 0.2],
+                    ]),
+                    inFlight: 4,
+                    queued: 2,
+                },
                 undefined, // a peer that does not know the service yet
                 // "e" is ready for that peer only: counted in flight, not as a busy replica.
-                { queued: 0, replicas: { e: 4 } },
+                { busyById: new Map([["e", 1]]), inFlight: 4, queued: 0 },
             ],
         );
+        // a: min(1, 1.5) + b: 1 + c: 0.2 = 2.2 → 2 busy replicas.
         assert.deepEqual(load, { readyReplicas: 3, busyReplicas: 2, inFlight: 11, queued: 3 });
     });
 
     test("without peers it is the local load", () => {
         const load = mergeLoad(
-            { readyIds: ["a"], inFlightById: new Map([["a", 2]]), inFlight: 2, queued: 5 },
+            { readyIds: ["a"], busyById: new Map([["a", 1]]), inFlight: 2, queued: 5 },
             [],
         );
         assert.deepEqual(load, { readyReplicas: 1, busyReplicas: 1, inFlight: 2, queued: 5 });
     });
 
+    test("busy shares come from two reports of the same router; one request hopping over three routers counts once", () => {
+        const report = (nowMs: number, busyMs: Record<string, number>, inFlight = 0) => ({
+            router: "r",
+            nowMs,
+            services: {
+                svc: {
+                    queued: 0,
+                    replicas: Object.fromEntries(Object.keys(busyMs).map((k) => [k, inFlight])),
+                    busyMs,
+                },
+            },
+        });
+        // Busy 300 of the last 1000 ms, though a request is in flight at this very instant.
+        const share = peerServiceLoad(report(2000, { a: 700 }, 1), report(1000, { a: 400 }), "svc");
+        assert.equal(share?.busyById.get("a"), 0.3);
+        // No earlier report: the instant stands in.
+        assert.equal(
+            peerServiceLoad(report(2000, { a: 700 }, 1), undefined, "svc")?.busyById.get("a"),
+            1,
+        );
+        // One closed-loop client taking turns on three routers keeps replica "a" busy about a third
+        // of each router's window: 1 busy replica for the fleet, not 3 (instants would say 3).
+        const thirds = [0, 1, 2].map(() =>
+            peerServiceLoad(report(2000, { a: 1330 }, 1), report(1000, { a: 1000 }), "svc")!,
+        );
+        const [local, ...peers] = thirds;
+        const load = mergeLoad({ readyIds: ["a", "b"], ...local! }, peers);
+        assert.equal(load.busyReplicas, 1);
+    });
+
     test("a peer answer of the wrong shape is refused whole", () => {
-        const good = { router: "r-1", services: { svc: { queued: 1, replicas: { a: 2 } } } };
+        const good = {
+            router: "r-1",
+            nowMs: 5,
+            services: { svc: { queued: 1, replicas: { a: 2 }, busyMs: { a: 10 } } },
+        };
         assert.deepEqual(parsePeerLoadReport(good), good);
+        const svc = (o: object) => ({ router: "r", nowMs: 1, services: { svc: o } });
         for (const bad of [
             null,
             [],
             { services: {} },
-            { router: "r", services: [] },
-            { router: "r", services: { svc: { queued: -1, replicas: {} } } },
-            { router: "r", services: { svc: { queued: 0, replicas: { a: "1" } } } },
-            { router: "r", services: { svc: { queued: 0, replicas: { a: Infinity } } } },
-            { router: "r", services: { svc: { replicas: {} } } },
+            { router: "r", nowMs: 1, services: [] },
+            { router: "r", services: {} },
+            svc({ queued: -1, replicas: {}, busyMs: {} }),
+            svc({ queued: 0, replicas: { a: "1" }, busyMs: {} }),
+            svc({ queued: 0, replicas: { a: Infinity }, busyMs: {} }),
+            svc({ queued: 0, replicas: {}, busyMs: { a: -3 } }),
+            svc({ queued: 0, replicas: {} }),
+            svc({ replicas: {}, busyMs: {} }),
         ]) {
             assert.equal(parsePeerLoadReport(bad), undefined, JSON.stringify(bad));
         }
@@ -209,9 +257,13 @@ describe("peer load endpoint and FleetRouting over real routers", () => {
         assert.equal(res.status, 200);
         assert.match(res.headers.get("content-type") ?? "", /application\/json/);
         const body = (await res.json()) as PeerLoadReport;
+        const busyMs = body.services.churn?.busyMs.r0;
+        assert.ok(typeof busyMs === "number" && busyMs >= 0, `busyMs ${busyMs}`);
+        assert.ok(Math.abs(body.nowMs - Date.now()) < 5_000, `nowMs ${body.nowMs}`);
         assert.deepEqual(body, {
             router: "router-b",
-            services: { churn: { queued: 1, replicas: { r0: 1 } } },
+            nowMs: body.nowMs,
+            services: { churn: { queued: 1, replicas: { r0: 1 }, busyMs: { r0: busyMs } } },
         });
         // Never on the public port; not at all without a separate metrics port.
         assert.equal((await fetch(`${b.httpUrl}${ROUTER_PEER_LOAD_PATH}`)).status, 404);

@@ -51,6 +51,8 @@ export interface KubernetesBackendOptions {
     readonly backoffMs?: BackoffMs;
     /** See {@link VICTIM_CHECK_MS}. @default VICTIM_CHECK_MS */
     readonly victimCheckMs?: number;
+    /** See {@link SECRET_GONE_GRACE_MS}. @default SECRET_GONE_GRACE_MS */
+    readonly secretGoneGraceMs?: number;
 }
 
 type Deployment = DeploymentLike & WatchedObject;
@@ -96,6 +98,14 @@ const MERGE_PATCH = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.Merge
  */
 export const VICTIM_CHECK_MS = 30_000;
 
+/**
+ * How long the last keys of a service stay valid after its auth Secret disappeared while its
+ * Deployment stayed: a Secret replaced by delete-then-create (what the Pulumi Kubernetes provider
+ * does on a data change unless `enableSecretMutable` is set) must not 401 every caller for the
+ * moment it is missing. A Secret that stays gone longer is taken as revoked: every key gets 401.
+ */
+export const SECRET_GONE_GRACE_MS = 30_000;
+
 /** Model services from the Kubernetes API; see the module comment. */
 export class KubernetesBackend implements Backend {
     readonly kind = "kubernetes" as const;
@@ -118,7 +128,11 @@ export class KubernetesBackend implements Backend {
     private dirty = false;
     private stopped = false;
     private readonly victimChecks = new Set<NodeJS.Timeout>();
+    /** Last auth Secret seen per Deployment uid, and when it went missing (SECRET_GONE_GRACE_MS). */
+    private readonly lastSecrets = new Map<string, { secret: Secret; goneAt?: number }>();
+    private secretGraceTimer: NodeJS.Timeout | undefined;
     private readonly victimCheckMs: number;
+    private readonly secretGoneGraceMs: number;
 
     constructor(opts: KubernetesBackendOptions) {
         const namespaces = [...new Set(opts?.namespaces ?? [])];
@@ -134,6 +148,7 @@ export class KubernetesBackend implements Backend {
         this.routing = opts.routing;
         this.backoffMs = opts.backoffMs;
         this.victimCheckMs = opts.victimCheckMs ?? VICTIM_CHECK_MS;
+        this.secretGoneGraceMs = opts.secretGoneGraceMs ?? SECRET_GONE_GRACE_MS;
         this.apps = this.kc.makeApiClient(k8s.AppsV1Api);
         this.core = this.kc.makeApiClient(k8s.CoreV1Api);
         this.discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api);
@@ -246,6 +261,8 @@ export class KubernetesBackend implements Backend {
         this.stopped = true;
         for (const t of this.victimChecks) clearTimeout(t);
         this.victimChecks.clear();
+        if (this.secretGraceTimer) clearTimeout(this.secretGraceTimer);
+        this.secretGraceTimer = undefined;
         await Promise.all(
             [...this.watches.values()].flatMap((w) => [
                 w.deployments.stop(),
@@ -377,7 +394,11 @@ export class KubernetesBackend implements Backend {
                 );
             }
             if (!settings) continue;
-            const secret = secrets.get(`${ns}/${authSecretNameOf(d, service)}`);
+            const secret = this.secretWithGrace(
+                uid,
+                service,
+                secrets.get(`${ns}/${authSecretNameOf(d, service)}`),
+            );
             const { auth, warnings } = readAuth(d, settings, secret);
             for (const w of warnings) {
                 this.reportOnce(active, uid, w, () => this.logger.warn({ service }, w));
@@ -397,7 +418,43 @@ export class KubernetesBackend implements Backend {
         for (const uid of [...this.lastValidSettings.keys()]) {
             if (!live.has(uid)) this.lastValidSettings.delete(uid);
         }
+        for (const uid of [...this.lastSecrets.keys()]) {
+            if (!live.has(uid)) this.lastSecrets.delete(uid);
+        }
         for (const id of [...this.reported]) if (!active.has(id)) this.reported.delete(id);
+    }
+
+    /** The Secret to read keys from: the live one, or the last one within its grace period. */
+    private secretWithGrace(
+        uid: string,
+        service: string,
+        live: Secret | undefined,
+    ): Secret | undefined {
+        if (live) {
+            this.lastSecrets.set(uid, { secret: live });
+            return live;
+        }
+        const last = this.lastSecrets.get(uid);
+        if (!last) return undefined;
+        const now = Date.now();
+        if (last.goneAt === undefined) {
+            last.goneAt = now;
+            this.logger.warn(
+                { service, graceMs: this.secretGoneGraceMs },
+                "auth Secret disappeared; keeping its keys until it is back or the grace period ends",
+            );
+        }
+        const left = last.goneAt + this.secretGoneGraceMs - now;
+        if (left <= 0) return undefined;
+        // Reconcile again when the grace ends, even if no watch event comes.
+        if (!this.secretGraceTimer && !this.stopped) {
+            this.secretGraceTimer = setTimeout(() => {
+                this.secretGraceTimer = undefined;
+                this.markDirty();
+            }, left + 10);
+            this.secretGraceTimer.unref();
+        }
+        return last.secret;
     }
 
     private publish(

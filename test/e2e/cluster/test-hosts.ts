@@ -3,18 +3,23 @@
  * the IP that kwok gave a pod), so a real server can run "at the pod's address" and the host can
  * reach it. Everything stays on this machine: the only route to the address is the veth.
  *
- *   host:  route <ip>/32 dev <veth-host>; <veth-host> has HOST_SIDE_IP
- *   ns:    eth0 has <ip>/32; default route via HOST_SIDE_IP (onlink)
+ *   host:  route <ip>/32 dev <veth-host>; <veth-host> has HOST_SIDE_IP; forwarding on for packets
+ *          that come in on <veth-host> (so test hosts reach each other, like pods do)
+ *   ns:    eth0 has <ip>/32; a route to TEST_HOST_NET only, via HOST_SIDE_IP (onlink): no default
+ *          route, so nothing inside can reach an address that is not on this machine
  *
  * Needs root and iproute2 (`ip`). Names are derived from a short id so several hosts can coexist.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { isIPv4 } from "node:net";
 import { POD_CIDR } from "./control-plane";
 
 /** The host's side of every veth: in 198.18.0.0/15 but outside POD_CIDR, never a pod address. */
 export const HOST_SIDE_IP = "198.18.255.1";
+
+/** All a test host can reach: pod addresses, other test hosts and HOST_SIDE_IP (RFC 2544 block). */
+export const TEST_HOST_NET = "198.18.0.0/15";
 
 /** Where a process started in a test host runs and writes. */
 export interface RunOptions {
@@ -72,12 +77,15 @@ export function createTestHost(id: string, addr: string): TestHost {
         ip(["addr", "add", `${HOST_SIDE_IP}/32`, "dev", hostVeth]);
         ip(["link", "set", hostVeth, "up"]);
         ip(["route", "add", `${addr}/32`, "dev", hostVeth]);
+        // Per-interface switch: only packets arriving from test hosts are forwarded (host-wide
+        // ip_forward stays as it is), and they can only be for TEST_HOST_NET (route below).
+        writeFileSync(`/proc/sys/net/ipv4/conf/${hostVeth}/forwarding`, "1");
         const inNs = (args: string[]): void => ip(["-n", namespace, ...args]);
         inNs(["link", "set", "lo", "up"]);
         inNs(["addr", "add", `${addr}/32`, "dev", "eth0"]);
         inNs(["link", "set", "eth0", "up"]);
         inNs(["route", "add", HOST_SIDE_IP, "dev", "eth0"]);
-        inNs(["route", "add", "default", "via", HOST_SIDE_IP, "dev", "eth0", "onlink"]);
+        inNs(["route", "add", TEST_HOST_NET, "via", HOST_SIDE_IP, "dev", "eth0", "onlink"]);
     } catch (e) {
         removeQuietly(namespace, hostVeth);
         throw e;
