@@ -20,6 +20,22 @@ import {
     routerImageRepository,
 } from "../../components/cluster/router-image";
 import { findImage } from "../../components/image/registry";
+import { ROUTER_LEASE_NAME } from "../../components/cluster/router-rbac";
+import {
+    renderRouterObjects,
+    type RouterRenderConfig,
+} from "../../components/cluster/router-install";
+import { validateWebserviceSettings } from "../../components/settings";
+import {
+    renderAuthSecret,
+    renderDeployment,
+    renderService,
+    type WebserviceRenderInput,
+} from "../../components/webservice/render";
+import * as k8s from "@kubernetes/client-node";
+import { serviceAccountKubeconfig } from "./cluster/kubelet";
+import { createTestHost, type TestHost } from "./cluster/test-hosts";
+import { eventually, setupE2e } from "./support";
 import { ReplicaServer } from "../support/replica-server";
 import {
     freePort,
@@ -109,7 +125,7 @@ async function importNodeBaseImage(d: DockerHandle, name: string): Promise<void>
     });
 }
 
-async function waitForHealth(url: string, d: DockerHandle): Promise<void> {
+async function waitForHealth(url: string, d: DockerHandle, container = CONTAINER): Promise<void> {
     const deadline = Date.now() + 60000;
     for (;;) {
         try {
@@ -119,10 +135,10 @@ async function waitForHealth(url: string, d: DockerHandle): Promise<void> {
             // not listening yet
         }
         const running = (
-            await d.docker(["inspect", "--format", "{{.State.Running}}", CONTAINER])
+            await d.docker(["inspect", "--format", "{{.State.Running}}", container])
         ).trim();
         if (running !== "true" || Date.now() > deadline) {
-            const logs = await d.docker(["logs", CONTAINER]).catch((e: Error) => e.message);
+            const logs = await d.docker(["logs", container]).catch((e: Error) => e.message);
             throw new Error(`router container is not healthy (running=${running}):\n${logs}`);
         }
         await new Promise((r) => setTimeout(r, 200));
@@ -337,5 +353,170 @@ describe("router image: bundle, build, push, run read-only as nonroot", () => {
         assert.equal(state.ExitCode, 0, logs);
         assert.match(logs, /"msg":"stopping router"/);
         assert.ok(!logs.includes(KEY), "the key reached the logs");
+    });
+});
+
+describe("router image against the real API server (ROUTER_BACKEND=kubernetes, --network host)", () => {
+    test("discovers a rendered model service with its own RBAC only, takes the Lease and serves the model at its pod address", async () => {
+        const e2e = await setupE2e("router-image-k8s", { pulumi: false });
+        const [dockerd, work] = await Promise.all([
+            startDockerd(),
+            fsp.mkdtemp(path.join(os.tmpdir(), "amlaks-router-image-k8s-")),
+        ]);
+        const container = `${CONTAINER}-k8s`;
+        let host: TestHost | undefined;
+        try {
+            await importNodeBaseImage(dockerd, BASE_IMAGE);
+            const context = path.join(work, "context");
+            const bundled = spawnSync(
+                process.execPath,
+                [path.join(REPO_ROOT, "scripts", "bundle-router.mjs"), "--outdir", context],
+                { encoding: "utf8" },
+            );
+            assert.equal(bundled.status, 0, bundled.stderr);
+            const image = "amlaks-test/router:k8s";
+            await dockerd.docker(
+                ["build", "--build-arg", `BASE_IMAGE=${BASE_IMAGE}`, "-t", image, context],
+                { timeoutMs: 300000 },
+            );
+
+            // What AksInferenceCluster installs, minus the router Deployment (Docker runs it).
+            const cfg: RouterRenderConfig = {
+                namespace: "azureml",
+                purpose: "DevTest",
+                image,
+                tls: false,
+                serviceType: "ClusterIP",
+                loadBalancerType: "PublicIp",
+                azureAnnotations: false,
+                serviceNamespaces: ["azureml-services"],
+                createServiceNamespace: true,
+            };
+            const objects = k8s.KubernetesObjectApi.makeApiClient(e2e.kc);
+            for (const { kind, object } of renderRouterObjects(cfg)) {
+                if (["Namespace", "ServiceAccount", "Role", "RoleBinding"].includes(kind)) {
+                    await objects.create(object as k8s.KubernetesObject);
+                }
+            }
+            const settings = validateWebserviceSettings({
+                name: "diabetes",
+                primaryKey: KEY,
+                secondaryKey: `${KEY}-2`,
+            });
+            const sample = path.join(REPO_ROOT, "examples", "sample");
+            const input: WebserviceRenderInput = {
+                settings,
+                image: "registry.e2e.invalid/diabetes@sha256:" + "b".repeat(64),
+                layout: {
+                    appRoot: "/var/azureml-app",
+                    sourceDirectory: "/var/azureml-app",
+                    entryScript: "score.py",
+                    modelDir: "/var/azureml-app/azureml-models/diabetes/1",
+                },
+                routerNamespace: "azureml",
+                keys: { primaryKey: KEY, secondaryKey: `${KEY}-2` },
+            };
+            for (const o of [
+                renderAuthSecret(input)!,
+                renderDeployment(input),
+                renderService(input),
+            ]) {
+                await objects.create(o as k8s.KubernetesObject);
+            }
+            // kwok gives the model pod an address; the model harness serves at it.
+            const core = e2e.kc.makeApiClient(k8s.CoreV1Api);
+            const podIp = await eventually("model pod address", 60_000, async () => {
+                const pods = await core.listNamespacedPod({ namespace: "azureml-services" });
+                return pods.items[0]?.status?.podIP;
+            });
+            host = createTestHost("rimgk8s", podIp);
+            host.run("python3", [path.join(REPO_ROOT, "runtime", "python", "amlserver.py")], {
+                ...process.env,
+                SERVER_PORT: "5001",
+                SERVER_HOST: podIp,
+                AZUREML_SOURCE_DIRECTORY: sample,
+                AZUREML_ENTRY_SCRIPT: "score.py",
+                AZUREML_MODEL_DIR: path.join(sample, "model"),
+            });
+
+            // The router's own ServiceAccount token: only the Roles above apply.
+            const kubeconfig = path.join(work, "kubeconfig");
+            await fsp.writeFile(
+                kubeconfig,
+                await serviceAccountKubeconfig(e2e.kc, e2e.cluster.server, {
+                    namespace: "azureml",
+                    serviceAccountName: "amlaks-router",
+                }),
+                { mode: 0o644 },
+            );
+            const [port, metricsPort] = [await freePort(), await freePort()];
+            await dockerd.docker([
+                "run",
+                "-d",
+                "--name",
+                container,
+                "--network",
+                "host",
+                "--read-only",
+                "--user",
+                "65532:65532",
+                "--tmpfs",
+                "/tmp",
+                "-v",
+                `${kubeconfig}:/etc/amlaks/kubeconfig:ro`,
+                "-e",
+                "KUBECONFIG=/etc/amlaks/kubeconfig",
+                "-e",
+                "ROUTER_BACKEND=kubernetes",
+                "-e",
+                "ROUTER_NAMESPACE=azureml",
+                "-e",
+                "ROUTER_POD_NAME=amlaks-router-docker",
+                "-e",
+                "ROUTER_WATCH_NAMESPACES=azureml-services",
+                "-e",
+                "ROUTER_HOST=127.0.0.1",
+                "-e",
+                `ROUTER_HTTP_PORT=${port}`,
+                "-e",
+                `ROUTER_METRICS_PORT=${metricsPort}`,
+                image,
+            ]);
+            const url = `http://127.0.0.1:${port}`;
+            await waitForHealth(url, dockerd, container);
+            const row = [
+                0.0381, 0.0507, 0.0617, 0.0219, -0.0442, -0.0348, -0.0434, -0.0026, 0.0199, -0.0176,
+            ];
+            const answer = await eventually(
+                "the model answers through the container",
+                60_000,
+                async () => {
+                    const res = await fetch(`${url}/api/v1/service/diabetes/score`, {
+                        method: "POST",
+                        headers: {
+                            authorization: `Bearer ${KEY}`,
+                            "content-type": "application/json",
+                        },
+                        body: JSON.stringify({ data: [row] }),
+                    });
+                    return res.status === 200 ? ((await res.json()) as number[]) : undefined;
+                },
+            );
+            assert.ok(Math.abs(answer[0]! - 182.68082262676546) < 1e-6, String(answer));
+            const lease = await e2e.kc
+                .makeApiClient(k8s.CoordinationV1Api)
+                .readNamespacedLease({ name: ROUTER_LEASE_NAME, namespace: "azureml" });
+            assert.equal(lease.spec?.holderIdentity, "amlaks-router-docker");
+            const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+            assert.match(metrics, /amlaks_router_scaler_leader 1/);
+        } finally {
+            const logs = await dockerd.docker(["logs", container]).catch(() => "");
+            if (logs.includes(KEY)) assert.fail("the key reached the logs");
+            await dockerd.docker(["rm", "-f", container]).catch(() => undefined);
+            host?.remove();
+            await dockerd.stop();
+            await e2e.cleanup();
+            await fsp.rm(work, { recursive: true, force: true });
+        }
     });
 });

@@ -54,7 +54,10 @@ export async function setupE2e(
             kc,
             async cleanup() {
                 await cluster.stop();
-                rmSync(dir, { recursive: true, force: true });
+                // AMLAKS_E2E_KEEP=1 keeps logs, pod logs and state for a look after a failure.
+                if (process.env.AMLAKS_E2E_KEEP)
+                    process.stderr.write(`# e2e files kept in ${dir}\n`);
+                else rmSync(dir, { recursive: true, force: true });
             },
         };
     } catch (e) {
