@@ -3,7 +3,18 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-    { ignores: ["dist/**", "node_modules/**", "**/*.mjs", "**/*.js", ".ci/**"] },
+    // .tmp and .amlaks hold scratch programs and state of local runs (git-ignored).
+    {
+        ignores: [
+            "dist/**",
+            "node_modules/**",
+            "**/*.mjs",
+            "**/*.js",
+            ".ci/**",
+            ".tmp/**",
+            ".amlaks/**",
+        ],
+    },
     ...tseslint.configs.recommended,
     {
         languageOptions: {
