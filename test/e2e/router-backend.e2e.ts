@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
 import pino from "pino";
 import { copyRules, ROUTER_RBAC, type RbacRule } from "../../components/cluster/router-rbac";
-import { validateWebserviceSettings } from "../../components/settings";
 import {
     POD_DELETION_COST_ANNOTATION,
     SECRET_PRIMARY_KEY,
@@ -26,7 +25,8 @@ import {
 } from "../../components/webservice/render";
 import { KubernetesBackend, LOWEST_POD_DELETION_COST } from "../../router/backends/kubernetes";
 import type { BackendListener, Replica, ServiceDefinition } from "../../router/types";
-import { type E2e, eventually, MODEL_IMAGE, newKey, setupE2e } from "./support";
+import { modelServiceInput } from "../support/model-service";
+import { type E2e, eventually, newKey, setupE2e } from "./support";
 
 const NS = "models";
 const SERVICE = "diabetes";
@@ -91,8 +91,8 @@ const primaryKey = newKey();
 let secondaryKey = newKey();
 
 function renderInput(scoringTimeoutMs = 5000): WebserviceRenderInput {
-    return {
-        settings: validateWebserviceSettings({
+    return modelServiceInput(
+        {
             name: SERVICE,
             namespace: NS,
             authEnabled: true,
@@ -100,17 +100,9 @@ function renderInput(scoringTimeoutMs = 5000): WebserviceRenderInput {
             autoscaleMinReplicas: 2,
             autoscaleMaxReplicas: 5,
             scoringTimeoutMs,
-        }),
-        image: MODEL_IMAGE,
-        layout: {
-            appRoot: "/var/azureml-app",
-            sourceDirectory: "/var/azureml-app",
-            entryScript: "score.py",
-            modelDir: "/var/azureml-app/azureml-models/diabetes/1",
         },
-        routerNamespace: "azureml",
-        keys: { primaryKey, secondaryKey },
-    };
+        { primaryKey, secondaryKey },
+    );
 }
 
 function newBackend(

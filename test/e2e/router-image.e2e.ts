@@ -25,13 +25,12 @@ import {
     renderRouterObjects,
     type RouterRenderConfig,
 } from "../../components/cluster/router-install";
-import { validateWebserviceSettings } from "../../components/settings";
 import {
     renderAuthSecret,
     renderDeployment,
     renderService,
-    type WebserviceRenderInput,
 } from "../../components/webservice/render";
+import { modelServiceInput } from "../support/model-service";
 import * as k8s from "@kubernetes/client-node";
 import { serviceAccountKubeconfig } from "./cluster/kubelet";
 import { createTestHost, type TestHost } from "./cluster/test-hosts";
@@ -398,24 +397,8 @@ describe("router image against the real API server (ROUTER_BACKEND=kubernetes, -
                     await objects.create(object as k8s.KubernetesObject);
                 }
             }
-            const settings = validateWebserviceSettings({
-                name: "diabetes",
-                primaryKey: KEY,
-                secondaryKey: `${KEY}-2`,
-            });
             const sample = path.join(REPO_ROOT, "examples", "sample");
-            const input: WebserviceRenderInput = {
-                settings,
-                image: "registry.e2e.invalid/diabetes@sha256:" + "b".repeat(64),
-                layout: {
-                    appRoot: "/var/azureml-app",
-                    sourceDirectory: "/var/azureml-app",
-                    entryScript: "score.py",
-                    modelDir: "/var/azureml-app/azureml-models/diabetes/1",
-                },
-                routerNamespace: "azureml",
-                keys: { primaryKey: KEY, secondaryKey: `${KEY}-2` },
-            };
+            const input = modelServiceInput({}, { primaryKey: KEY, secondaryKey: `${KEY}-2` });
             for (const o of [
                 renderAuthSecret(input)!,
                 renderDeployment(input),

@@ -3,11 +3,9 @@
 // (Secret stringData → base64 data, metadata filled in).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { modelServiceInput } from "../support/model-service";
 import { generateKeyPairSync } from "node:crypto";
-import {
-    validateWebserviceSettings,
-    type WebserviceSettingsInput,
-} from "../../components/settings";
+import { type WebserviceSettingsInput } from "../../components/settings";
 import {
     SETTINGS_ANNOTATION,
     TOKEN_ISSUER,
@@ -36,19 +34,7 @@ function renderInput(
     settings: Partial<WebserviceSettingsInput>,
     extra: Partial<WebserviceRenderInput> = {},
 ): WebserviceRenderInput {
-    return {
-        settings: validateWebserviceSettings({ name: "diabetes", ...settings }),
-        image: `registry.example.io/diabetes@sha256:${"b".repeat(64)}`,
-        layout: {
-            appRoot: "/var/azureml-app",
-            sourceDirectory: "/var/azureml-app",
-            entryScript: "score.py",
-            modelDir: "/var/azureml-app/azureml-models/diabetes/1",
-        },
-        routerNamespace: "azureml",
-        keys: { primaryKey: PRIMARY, secondaryKey: SECONDARY },
-        ...extra,
-    };
+    return modelServiceInput(settings, { primaryKey: PRIMARY, secondaryKey: SECONDARY }, extra);
 }
 
 /** The Deployment as the API server returns it. */
