@@ -6,7 +6,7 @@
  * Router container contract (the router implements it):
  * - env `ROUTER_BACKEND=kubernetes`, `ROUTER_HTTP_PORT=8080`, `ROUTER_HTTPS_PORT=8443` (TLS only),
  *   `ROUTER_TLS_CERT_FILE` / `ROUTER_TLS_KEY_FILE` under `/etc/amlaks/tls` (TLS only),
- *   `ROUTER_NAMESPACE`, `ROUTER_POD_NAME`, `ROUTER_POD_IP` (downward API), `ROUTER_CLUSTER_PURPOSE`,
+ *   `ROUTER_NAMESPACE`, `ROUTER_POD_NAME` (downward API), `ROUTER_CLUSTER_PURPOSE`,
  *   `ROUTER_WATCH_NAMESPACES` (comma list of the service namespaces), `ROUTER_METRICS_PORT=9090`,
  *   `ROUTER_DRAIN_TIMEOUT_MS`;
  * - liveness `GET /healthz`, readiness `GET /readyz` on 8080; `/metrics` and the peer load
@@ -259,7 +259,6 @@ function routerEnv(cfg: RouterRenderConfig): k8s.types.input.core.v1.EnvVar[] {
             valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } },
         },
         { name: "ROUTER_POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
-        { name: "ROUTER_POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
         { name: "ROUTER_CLUSTER_PURPOSE", value: cfg.purpose },
         { name: "ROUTER_WATCH_NAMESPACES", value: cfg.serviceNamespaces.join(",") },
         { name: "ROUTER_METRICS_PORT", value: String(ROUTER_METRICS_PORT) },

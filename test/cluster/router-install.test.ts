@@ -105,7 +105,6 @@ describe("router Deployment: the container contract", () => {
             ROUTER_HTTP_PORT: "8080",
             ROUTER_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
             ROUTER_POD_NAME: { fieldRef: { fieldPath: "metadata.name" } },
-            ROUTER_POD_IP: { fieldRef: { fieldPath: "status.podIP" } },
             ROUTER_CLUSTER_PURPOSE: "FastProd",
             ROUTER_WATCH_NAMESPACES: "models,team-a",
             ROUTER_METRICS_PORT: "9090",
