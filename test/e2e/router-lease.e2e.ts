@@ -485,7 +485,9 @@ describe("ROUTER_BACKEND=kubernetes from the environment", () => {
             });
             assert.match(metrics, /^amlaks_router_peers 0$/m);
             const peerLoad = await fetch(`http://127.0.0.1:${metricsPort}${ROUTER_PEER_LOAD_PATH}`);
-            assert.deepEqual(await peerLoad.json(), { router: "router-main", services: {} });
+            const report = (await peerLoad.json()) as { nowMs: number };
+            assert.equal(typeof report.nowMs, "number");
+            assert.deepEqual(report, { router: "router-main", nowMs: report.nowMs, services: {} });
             const publicRes = await fetch(`${running.httpUrl}${ROUTER_PEER_LOAD_PATH}`);
             assert.equal(publicRes.status, 404);
         } finally {
