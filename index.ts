@@ -41,6 +41,8 @@ export * from "./components/image";
 
 export * from "./components/webservice";
 
+export * from "./policy/testing";
+
 export * from "./router/types";
 export { Router, MAX_BODY_BYTES } from "./router/router";
 export type { RouterOptions } from "./router/router";
