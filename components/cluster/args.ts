@@ -4,8 +4,34 @@
  * (aml-v1-spec §2.1/§2.2); strings with documented values instead of unions (anchors §7.2).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { argNames } from "../common/known-args";
+
+/**
+ * What the `workspace` shorthand reads from an `AmlWorkspace` (any object with these members).
+ */
+export interface WorkspaceLike {
+    readonly location: pulumi.Output<string>;
+    readonly resourceGroupName: pulumi.Output<string>;
+    readonly acrName: pulumi.Output<string>;
+    readonly acrLoginServer: pulumi.Output<string>;
+    readonly containerRegistryId: pulumi.Output<string>;
+    readonly storageAccountName: pulumi.Output<string>;
+    readonly logAnalyticsWorkspaceId: pulumi.Output<string>;
+    readonly applicationInsightsConnectionString: pulumi.Output<string>;
+}
 
 export interface AksInferenceClusterArgs {
+    /**
+     * The workspace of the cluster (v1 `ComputeTarget.create(ws, ...)`): `location`,
+     * `resourceGroupName`, `acrName`, `acrLoginServer`, `containerRegistryId`,
+     * `storageAccountName` and `logAnalyticsWorkspaceId` default to the workspace's, for the
+     * mode's args (attach mode keeps the cluster's region; kubeconfig mode has no AcrPull). Its
+     * Application Insights becomes `cluster.appInsightsConnectionString`. Explicit args win.
+     * Nothing is registered in the workspace.
+     * @default - unset
+     */
+    readonly workspace?: WorkspaceLike;
+
     // ---- Mode: create (default), attach (`resourceId`) or kubeconfig (`kubeconfig`) ----------
 
     /**
@@ -59,6 +85,13 @@ export interface AksInferenceClusterArgs {
      */
     readonly vmSize?: pulumi.Input<string>;
     /**
+     * Deploy a FastProd/DenseProd cluster below the sizing rule (fewer than 3 nodes) with a
+     * warning instead of an error, e.g. 2 × 8-vCPU nodes. The router then cannot keep its 3
+     * replicas on different nodes.
+     * @default false
+     */
+    readonly allowUndersizedCluster?: boolean;
+    /**
      * vCPUs per node, overriding the built-in SKU table (required for SKUs not in it when the
      * sizing rule applies).
      * @default - from the SKU table in components/cluster/sizing.ts
@@ -79,11 +112,27 @@ export interface AksInferenceClusterArgs {
     // ---- Network (R11; create mode) -------------------------------------------------------
 
     /**
-     * `kubenet` (network created with the cluster) or `azure` (Azure CNI: joins `vnetSubnetId`;
-     * then `serviceCidr` and `dnsServiceIp` are required too). Changing it forces a new cluster.
-     * @default "kubenet"
+     * `azure` (Azure CNI) or `kubenet` (v1 values). kubenet is retired by Azure (31 March 2028)
+     * and gets Calico as its policy engine. An explicit `azure` keeps v1's Azure CNI (pods take
+     * addresses from `vnetSubnetId`; `serviceCidr` and `dnsServiceIp` required) unless
+     * `networkPluginMode` is `overlay`. Changing it forces a new cluster.
+     * @default "azure" with networkPluginMode "overlay" (today's AKS default)
      */
     readonly networkPlugin?: pulumi.Input<string>;
+    /**
+     * Azure CNI mode: `overlay` (pods get addresses from `podCidr`, not from the VNet;
+     * `vnetSubnetId` optional) or `subnet` (v1 Azure CNI). Only with networkPlugin `azure`.
+     * @default "overlay" when networkPlugin is unset, "subnet" when it is "azure"
+     */
+    readonly networkPluginMode?: pulumi.Input<string>;
+    /**
+     * NetworkPolicy engine that enforces the model services' policies (only the router reaches
+     * model pods; no instance metadata endpoint): `cilium` (overlay only; also sets the Cilium
+     * dataplane), `calico` (every plugin) or `azure` (Azure NPM, subnet mode only). There is no
+     * "none": unenforced policies would let any pod bypass key and token auth.
+     * @default "cilium" with overlay, "calico" with kubenet or subnet mode
+     */
+    readonly networkPolicy?: pulumi.Input<string>;
     /**
      * ARM id of the subnet the nodes join (`.../virtualNetworks/<vnet>/subnets/<subnet>`). Required
      * with `azure`; optional with `kubenet` (bring your own subnet). The cluster identity needs
@@ -117,7 +166,7 @@ export interface AksInferenceClusterArgs {
      */
     readonly dockerBridgeCidr?: pulumi.Input<string>;
     /**
-     * Pod address range for `kubenet`.
+     * Pod address range for `kubenet` and Azure CNI overlay.
      * @default - AKS default 10.244.0.0/16
      */
     readonly podCidr?: pulumi.Input<string>;
@@ -198,16 +247,15 @@ export interface AksInferenceClusterArgs {
     // ---- Workspace, registry and storage ----------------------------------------------------
 
     /**
-     * Workspace to attach the cluster to as an `AKS` compute (R8; create and attach modes).
-     * @default - not attached
+     * v1 compatibility only: the cluster is NOT registered as a v1 `AKS` compute (a retired API
+     * that needs local accounts and makes Azure install a second router). Accepted with a
+     * warning so v1 settings keep working. Use `workspace` to take settings from an AmlWorkspace.
+     * @default - unset
      */
     readonly workspaceName?: pulumi.Input<string>;
-    /** Resource group of `workspaceName`. @default - required with workspaceName */
+    /** v1 compatibility only (see `workspaceName`). @default - unset */
     readonly workspaceResourceGroupName?: pulumi.Input<string>;
-    /**
-     * Compute name in the workspace (3–24 letters, digits and dashes; starts with a letter).
-     * @default - derived from the component name
-     */
+    /** v1 compatibility only (see `workspaceName`). @default - unset */
     readonly computeName?: pulumi.Input<string>;
     /** Workspace container registry name, for `requiredHosts` (R23). @default - not listed */
     readonly acrName?: pulumi.Input<string>;
@@ -271,3 +319,62 @@ export interface AksInferenceClusterArgs {
     /** Tags on the Azure resources created. @default {} */
     readonly tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
+
+/** Every argument name of {@link AksInferenceClusterArgs}; others are rejected (issue 11 item 7). */
+export const AKS_INFERENCE_CLUSTER_ARG_NAMES = argNames<AksInferenceClusterArgs>({
+    workspace: true,
+    resourceId: true,
+    kubeconfig: true,
+    location: true,
+    resourceGroupName: true,
+    clusterName: true,
+    clusterPurpose: true,
+    agentCount: true,
+    vmSize: true,
+    allowUndersizedCluster: true,
+    vmCpuCount: true,
+    kubernetesVersion: true,
+    skuTier: true,
+    networkPlugin: true,
+    networkPluginMode: true,
+    networkPolicy: true,
+    vnetSubnetId: true,
+    vnetSubnetAddressPrefix: true,
+    serviceCidr: true,
+    dnsServiceIp: true,
+    dockerBridgeCidr: true,
+    podCidr: true,
+    loadBalancerType: true,
+    loadBalancerSubnet: true,
+    leafDomainLabel: true,
+    overwriteExistingDomain: true,
+    sslCname: true,
+    sslCertPem: true,
+    sslKeyPem: true,
+    routerImage: true,
+    routerImageRegistry: true,
+    routerImageRegistryUsername: true,
+    routerImageRegistryPassword: true,
+    routerBaseImage: true,
+    routerNamespace: true,
+    routerWatchNamespaces: true,
+    routerServiceType: true,
+    workspaceName: true,
+    workspaceResourceGroupName: true,
+    computeName: true,
+    acrName: true,
+    acrLoginServer: true,
+    containerRegistryId: true,
+    storageAccountName: true,
+    logAnalyticsWorkspaceId: true,
+    defenderEnabled: true,
+    containerInsightsEnabled: true,
+    azurePolicyEnabled: true,
+    disableLocalAccounts: true,
+    kubeloginMode: true,
+    adminGroupObjectIds: true,
+    grantDeployerClusterAdmin: true,
+    installNvidiaDevicePlugin: true,
+    nvidiaDevicePluginImage: true,
+    tags: true,
+});

@@ -2,6 +2,10 @@
  * NVIDIA device plugin for GPU clusters (R7, R9): without it, nodes do not advertise
  * `nvidia.com/gpu` and GPU model pods stay Pending. Rendered as the AKS GPU guide does it
  * (DaemonSet in kube-system). Pure render function; the cluster component creates it.
+ *
+ * Two installs may share a cluster (one router namespace each): the name and the pod selector
+ * carry the router namespace, so their DaemonSets neither collide nor adopt each other's pods
+ * (issue 11 item 9). Two plugins on one node are harmless: kubelet keeps the latest registration.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
@@ -11,15 +15,25 @@ export const DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plu
 
 export const NVIDIA_DEVICE_PLUGIN_NAME = "nvidia-device-plugin-daemonset";
 
+/** Name of the DaemonSet of the install whose router lives in `routerNamespace`. */
+export function nvidiaDevicePluginName(routerNamespace: string): string {
+    return `${NVIDIA_DEVICE_PLUGIN_NAME}-${routerNamespace}`.slice(0, 63).replace(/-+$/, "");
+}
+
+/** The plugin DaemonSet of the install whose router lives in `routerNamespace`. */
 export function renderNvidiaDevicePlugin(
     image: pulumi.Input<string> = DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE,
+    routerNamespace = "azureml",
 ): k8s.types.input.apps.v1.DaemonSet {
-    const labels = { name: "nvidia-device-plugin-ds" };
+    const labels = {
+        name: "nvidia-device-plugin-ds",
+        "amlaks.io/router-namespace": routerNamespace,
+    };
     return {
         apiVersion: "apps/v1",
         kind: "DaemonSet",
         metadata: {
-            name: NVIDIA_DEVICE_PLUGIN_NAME,
+            name: nvidiaDevicePluginName(routerNamespace),
             namespace: "kube-system",
             labels: { ...labels, "app.kubernetes.io/managed-by": "pulumi" },
         },

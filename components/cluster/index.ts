@@ -4,7 +4,8 @@
  */
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerservice from "@pulumi/azure-native/containerservice";
-import * as machinelearningservices from "@pulumi/azure-native/machinelearningservices";
+import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -14,11 +15,18 @@ import { AksInferenceClusterArgs } from "./args";
 import { DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE, renderNvidiaDevicePlugin } from "./gpu";
 import { computeRequiredHosts, normalizeRegion, RequiredHost } from "./hosts";
 import { decodeKubeconfig, kubeconfigClusterIdentifier, setKubeloginMode } from "./kubeconfig";
-import { deriveAksClusterName, deriveComputeName, deriveDnsPrefix } from "./names";
+import { deriveAksClusterName, deriveDnsPrefix } from "./names";
 import { routerImage } from "./router-image";
 import { installRouter, RouterRenderConfig, routerProfile } from "./router-install";
 import { ROUTER_NAME } from "./router-rbac";
 import { checkPurposeSizing, detectAccelerators, lookupVmSku } from "./sizing";
+import {
+    CONTAINER_INSIGHTS_ASSOCIATION,
+    containerInsightsRule,
+    containerInsightsRuleName,
+} from "./monitoring";
+import { subscriptionProvider } from "./subscription-provider";
+import { withWorkspace } from "./workspace-link";
 import { CLUSTER_DEFAULTS, ResolvedClusterArgs, validateAksInferenceClusterArgs } from "./validate";
 
 export * from "./args";
@@ -51,8 +59,8 @@ interface ClusterFacts {
  *   accounts disabled, Defender for Containers, Container Insights, Azure Policy, auto-upgrade);
  * - attach (`resourceId`): an existing AKS cluster, unchanged;
  * - kubeconfig (`kubeconfig`): any Kubernetes cluster, without Azure features.
- * In create and attach modes the cluster is attached to the workspace as an `AKS` compute when
- * `workspaceName` is given.
+ * The cluster is never registered as a v1 `AKS` compute of the workspace: that API is retired,
+ * needs local accounts and makes Azure install a second router (issue 11 item 2).
  */
 export class AksInferenceCluster extends pulumi.ComponentResource {
     /** Kubernetes provider for this cluster (stable: replaced only when the cluster is). */
@@ -71,7 +79,10 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
     public readonly location: pulumi.Output<string>;
     /** True when the node SKU has NVIDIA GPUs (R9). */
     public readonly gpuEnabled: pulumi.Output<boolean>;
-    /** True when the node SKU has FPGAs (R9). */
+    /**
+     * True when the node SKU has FPGAs (R9). Informational only: FPGA model services are not
+     * supported (v1's Project Brainwave deployment is retired; no FPGA device plugin is installed).
+     */
     public readonly fpgaEnabled: pulumi.Output<boolean>;
     /** Namespace of the router. */
     public readonly routerNamespace: pulumi.Output<string>;
@@ -88,28 +99,38 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
     public readonly scoringBaseUrl: pulumi.Output<string>;
     /** Hosts the cluster must resolve and reach (R23). */
     public readonly requiredHosts: pulumi.Output<RequiredHost[]>;
-    /** ARM id of the workspace compute; "" when not attached. */
-    public readonly computeId: pulumi.Output<string>;
+
+    /**
+     * Whether the nodes have NVIDIA GPUs, as a plain value when known at construction (the VM
+     * size is a plain value, or declared): `AksWebservice` then refuses a GPU service on a CPU
+     * cluster before registering anything. `undefined` when only known at deploy time.
+     */
+    public readonly gpuKnown: boolean | undefined;
+    /** Node VM size when known at construction (create default, or declared); else undefined. */
+    public readonly vmSize: string | undefined;
+    /**
+     * Kubernetes version when given as a plain value at creation; undefined otherwise. Web
+     * services pick their preStop action from it (native sleep needs 1.30).
+     */
+    public readonly kubernetesVersion: string | undefined;
+    /** Application Insights connection string of `workspace` (secret); undefined without it. */
+    public readonly appInsightsConnectionString: pulumi.Output<string> | undefined;
 
     constructor(
         name: string,
-        args: AksInferenceClusterArgs,
+        argsIn: AksInferenceClusterArgs,
         opts?: pulumi.ComponentResourceOptions,
     ) {
-        // Validate before anything is registered (not even this component).
+        // The `workspace` shorthand fills unset args; then validate before anything is
+        // registered (not even this component).
+        const args = withWorkspace(argsIn);
         const cfg = validateAksInferenceClusterArgs(args);
         super("amlaks:index:AksInferenceCluster", name, {}, opts);
+        for (const w of cfg.warnings) void pulumi.log.warn(w, this);
 
         if (args.dockerBridgeCidr !== undefined) {
             void pulumi.log.warn(
                 "dockerBridgeCidr is deprecated by AKS and no longer sent; it was only checked for overlaps.",
-                this,
-            );
-        }
-        if (cfg.leafDomain) {
-            void pulumi.log.warn(
-                "leafDomainLabel gives an HTTP endpoint: the Microsoft-issued certificate of v1 is not available. " +
-                    "For HTTPS use sslCname + sslCertPem + sslKeyPem.",
                 this,
             );
         }
@@ -226,33 +247,9 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         if (cfg.installNvidiaDevicePlugin === true) {
             new k8s.apps.v1.DaemonSet(
                 `${name}-nvidia-device-plugin`,
-                renderNvidiaDevicePlugin(pluginImage),
+                renderNvidiaDevicePlugin(pluginImage, cfg.routerNamespace),
                 { parent: this, provider: this.kubeProvider, dependsOn: facts.dependsOn },
             );
-        }
-
-        // Workspace compute (R8).
-        let computeId: pulumi.Output<string> = pulumi.output("");
-        if (cfg.attachToWorkspace) {
-            const compute = new machinelearningservices.Compute(
-                `${name}-compute`,
-                {
-                    resourceGroupName: args.workspaceResourceGroupName!,
-                    workspaceName: args.workspaceName!,
-                    computeName: args.computeName ?? deriveComputeName(name),
-                    location: facts.location,
-                    properties: {
-                        computeType: "AKS",
-                        resourceId: facts.id,
-                        computeLocation: facts.location,
-                        description: pulumi.interpolate`AKS inference cluster with the amlaks router in namespace ${cfg.routerNamespace}`,
-                        properties: { clusterPurpose: cfg.purpose, clusterFqdn: facts.fqdn },
-                    },
-                    tags: args.tags,
-                },
-                { parent: this, dependsOn: [router.deployment] },
-            );
-            computeId = compute.id;
         }
 
         // Outputs.
@@ -274,6 +271,13 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             scoringBaseUrl = pulumi.output("");
         }
 
+        this.gpuKnown = cfg.mode === "attach" && cfg.vmSize === undefined ? undefined : cfg.gpu;
+        this.vmSize = cfg.vmSize;
+        this.kubernetesVersion =
+            typeof args.kubernetesVersion === "string" ? args.kubernetesVersion : undefined;
+        this.appInsightsConnectionString = argsIn.workspace
+            ? pulumi.secret(argsIn.workspace.applicationInsightsConnectionString)
+            : undefined;
         this.clusterId = facts.id;
         this.clusterName = facts.name;
         this.clusterFqdn = facts.fqdn;
@@ -293,7 +297,6 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         this.routerImage = pulumi.output(image);
         this.routerServiceName = pulumi.output(ROUTER_NAME);
         this.scoringBaseUrl = scoringBaseUrl;
-        this.computeId = computeId;
         this.requiredHosts = pulumi
             .all([
                 facts.fqdn,
@@ -335,7 +338,6 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             routerServiceName: this.routerServiceName,
             scoringBaseUrl: this.scoringBaseUrl,
             requiredHosts: this.requiredHosts,
-            computeId: this.computeId,
         });
     }
 
@@ -363,6 +365,43 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             ).id;
         }
         const clusterName = args.clusterName ?? deriveAksClusterName(name);
+        const networkRoleDefinition = (subnetId: pulumi.Input<string>) =>
+            pulumi
+                .output(subnetId)
+                .apply(
+                    (id) =>
+                        `/subscriptions/${parseArmId(id)?.subscriptionId ?? ""}/providers/Microsoft.Authorization/roleDefinitions/${NETWORK_CONTRIBUTOR_ROLE_ID}`,
+                );
+        // S9: the cluster identity needs Network Contributor on its subnet (load balancers,
+        // internal IPs), or on the VNet when an internal load balancer goes to another subnet
+        // (loadBalancerSubnet). The Azure CLI grants it; ARM does not, so we do.
+        const networkScope = (subnetId: pulumi.Input<string>) =>
+            args.loadBalancerSubnet ? pulumi.output(subnetId).apply(vnetOfSubnet) : subnetId;
+        // kubenet in your own subnet writes the route table while the cluster is created, so its
+        // identity must hold the role BEFORE creation: a user-assigned identity granted first
+        // (a system-assigned one only exists once the cluster does; issue 11 item 4).
+        let preGranted: authorization.RoleAssignment | undefined;
+        let clusterIdentity: containerservice.ManagedClusterArgs["identity"] = {
+            type: "SystemAssigned",
+        };
+        if (args.vnetSubnetId !== undefined && cfg.network.networkPlugin === "kubenet") {
+            const uai = new managedidentity.UserAssignedIdentity(
+                `${name}-identity`,
+                { resourceGroupName, location, tags: args.tags },
+                { parent: this },
+            );
+            preGranted = new authorization.RoleAssignment(
+                `${name}-subnet-network`,
+                {
+                    principalId: uai.principalId,
+                    principalType: "ServicePrincipal",
+                    roleDefinitionId: networkRoleDefinition(args.vnetSubnetId),
+                    scope: networkScope(args.vnetSubnetId),
+                },
+                { parent: this },
+            );
+            clusterIdentity = { type: "UserAssigned", userAssignedIdentities: [uai.id] };
+        }
         const cluster = new containerservice.ManagedCluster(
             `${name}-aks`,
             {
@@ -371,7 +410,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                 location,
                 dnsPrefix: pulumi.output(clusterName).apply(deriveDnsPrefix),
                 kubernetesVersion: args.kubernetesVersion,
-                identity: { type: "SystemAssigned" },
+                identity: clusterIdentity,
                 sku: { name: "Base", tier: cfg.skuTier },
                 enableRBAC: true,
                 aadProfile: {
@@ -393,10 +432,16 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                     },
                 ],
                 networkProfile: {
-                    networkPlugin: cfg.networkPlugin,
+                    // A policy engine is always set: without one the model services'
+                    // NetworkPolicies are not enforced (issue 11 item 1, network-profile.ts).
+                    networkPlugin: cfg.network.networkPlugin,
+                    networkPluginMode:
+                        cfg.network.networkPluginMode === "overlay" ? "overlay" : undefined,
+                    networkPolicy: cfg.network.networkPolicy,
+                    networkDataplane: cfg.network.networkDataplane,
                     serviceCidr: args.serviceCidr,
                     dnsServiceIP: args.dnsServiceIp,
-                    podCidr: cfg.networkPlugin === "kubenet" ? args.podCidr : undefined,
+                    podCidr: cfg.network.usesPodCidr ? args.podCidr : undefined,
                     loadBalancerSku: "standard",
                     outboundType: "loadBalancer",
                 },
@@ -424,6 +469,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             },
             {
                 parent: this,
+                dependsOn: preGranted ? [preGranted] : [],
                 // Auto-upgrade (channel "stable") moves the version; do not fight it on every up
                 // (pulumi-azure-native#2059). kubernetesVersion is therefore create-only.
                 ignoreChanges: ["kubernetesVersion", "agentPoolProfiles[*].orchestratorVersion"],
@@ -431,22 +477,46 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         );
 
         const dependsOn: pulumi.Resource[] = [cluster];
-        if (args.vnetSubnetId !== undefined) {
-            // S9: the cluster identity needs Network Contributor on its subnet (load balancers,
-            // internal IPs). The Azure CLI grants it; ARM does not, so we do.
+        if (cfg.containerInsightsEnabled) {
+            // R22: with Entra auth the agent collects nothing without a rule and its association.
+            const body = pulumi.output(logAnalyticsId!).apply(containerInsightsRule);
+            const rule = new monitor.DataCollectionRule(
+                `${name}-insights-dcr`,
+                {
+                    resourceGroupName,
+                    location,
+                    dataCollectionRuleName: pulumi
+                        .all([location, cluster.name])
+                        .apply(([l, c]) => containerInsightsRuleName(l, c)),
+                    kind: body.kind,
+                    dataSources: body.dataSources,
+                    destinations: body.destinations,
+                    dataFlows: body.dataFlows,
+                    tags: args.tags,
+                },
+                { parent: this },
+            );
+            new monitor.DataCollectionRuleAssociation(
+                `${name}-insights-dcra`,
+                {
+                    associationName: CONTAINER_INSIGHTS_ASSOCIATION,
+                    resourceUri: cluster.id,
+                    dataCollectionRuleId: rule.id,
+                },
+                { parent: this },
+            );
+        }
+        if (preGranted) {
+            dependsOn.push(preGranted);
+        } else if (args.vnetSubnetId !== undefined) {
             dependsOn.push(
                 new authorization.RoleAssignment(
                     `${name}-subnet-network`,
                     {
                         principalId: cluster.identity.apply((i) => i?.principalId ?? ""),
                         principalType: "ServicePrincipal",
-                        roleDefinitionId: pulumi
-                            .output(args.vnetSubnetId)
-                            .apply(
-                                (id) =>
-                                    `/subscriptions/${parseArmId(id)?.subscriptionId ?? ""}/providers/Microsoft.Authorization/roleDefinitions/${NETWORK_CONTRIBUTOR_ROLE_ID}`,
-                            ),
-                        scope: args.vnetSubnetId,
+                        roleDefinitionId: networkRoleDefinition(args.vnetSubnetId),
+                        scope: networkScope(args.vnetSubnetId),
                     },
                     { parent: this },
                 ),
@@ -496,18 +566,24 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
 
     /** Attach mode: an existing AKS cluster, read through the AKS API, never modified. */
     private attachCluster(
-        _name: string,
+        name: string,
         args: AksInferenceClusterArgs,
         cfg: ResolvedClusterArgs,
     ): ClusterFacts {
         const id = pulumi.output(args.resourceId!);
         const parts = id.apply((i) => parseArmId(i)!);
+        // The cluster is read in the subscription its id names, not the default provider's.
+        const provider = subscriptionProvider(
+            `${name}-azure`,
+            parts.apply((p) => p.subscriptionId),
+            this,
+        );
         const aks = containerservice.getManagedClusterOutput(
             {
                 resourceGroupName: parts.resourceGroupName,
                 resourceName: parts.name,
             },
-            { parent: this },
+            { parent: this, provider },
         );
         const pools = aks.apply((r) => r.agentPoolProfiles ?? []);
         const nodeCount = pools.apply((p) => p.reduce((sum, pool) => sum + (pool.count ?? 0), 0));
@@ -522,8 +598,8 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             if (!vmSize) return;
             const cpu = args.vmCpuCount;
             const vcpus = typeof cpu === "number" ? cpu : lookupVmSku(vmSize)?.vcpus;
-            const problems = checkPurposeSizing(cfg.purpose, vmSize, n, vcpus);
-            for (const sp of problems) {
+            const report = checkPurposeSizing(cfg.purpose, vmSize, n, vcpus);
+            for (const sp of report.problems) {
                 void pulumi.log.warn(
                     `The attached cluster (${n} x ${vmSize}) does not meet the ${cfg.purpose} sizing rule: ${sp.field} ${sp.rule}`,
                     this,
@@ -537,6 +613,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             "user",
             cfg.kubeloginMode,
             this,
+            provider,
         );
         return {
             id: aks.id,
@@ -572,6 +649,11 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
     }
 }
 
+/** The VNet id of a subnet id (`.../virtualNetworks/<vnet>/subnets/<subnet>` → `.../virtualNetworks/<vnet>`). */
+export function vnetOfSubnet(subnetId: string): string {
+    return subnetId.replace(/\/subnets\/[^/]+\/?$/i, "");
+}
+
 /** Host name of a login server or URL (`https://x.azurecr.io/` → `x.azurecr.io`). */
 function hostOf(server: string): string {
     return server.replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
@@ -588,16 +670,17 @@ function credentials(
     kind: "user" | "admin",
     kubeloginMode: string,
     parent: pulumi.Resource,
+    provider?: pulumi.ProviderResource,
 ): pulumi.Output<string> {
     const result =
         kind === "user"
             ? containerservice.listManagedClusterUserCredentialsOutput(
                   { resourceGroupName, resourceName: clusterName, format: "exec" },
-                  { parent },
+                  { parent, provider },
               )
             : containerservice.listManagedClusterAdminCredentialsOutput(
                   { resourceGroupName, resourceName: clusterName },
-                  { parent },
+                  { parent, provider },
               );
     return pulumi.secret(
         result.kubeconfigs.apply((list) => {

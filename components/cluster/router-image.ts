@@ -19,6 +19,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
+import { registryAuth } from "../image/acr-credentials";
 import * as pulumi from "@pulumi/pulumi";
 import { Problems } from "../common/validation";
 import { DEFAULT_PLATFORM, canonicalJson, isImageReference } from "../image/hash";
@@ -285,11 +286,20 @@ export function routerImage(
     const logTo = opts.parent;
     const password =
         args.registryPassword === undefined ? undefined : pulumi.secret(args.registryPassword);
+    // An ACR without credentials (the workspace registry, admin user off): Microsoft Entra and
+    // ACR's token exchange, for the lookup and the push (issue 11 items 3 and 8).
+    const auth = registryAuth(
+        args.registryServer,
+        args.registryUsername,
+        password,
+        r.lookupTimeoutMs,
+        logTo,
+    );
 
     // The lookup result holds no secret: unsecret it so imageRef stays a plain output.
     const found = pulumi.unsecret(
         pulumi
-            .all([args.registryServer, args.registryUsername, password])
+            .all([args.registryServer, auth.username, auth.password])
             .apply(async ([server, username, pass]) => {
                 const p = new Problems();
                 const sp = registryServerProblem(server);
@@ -343,13 +353,7 @@ export function routerImage(
                     platform: r.platform,
                     args: { BASE_IMAGE: r.baseImage },
                 },
-                registry: {
-                    server: f.host,
-                    ...(args.registryUsername !== undefined
-                        ? { username: args.registryUsername }
-                        : {}),
-                    ...(password !== undefined ? { password } : {}),
-                },
+                registry: { server: f.host, ...auth.pushCredentials(f.host) },
                 // Never build during preview; the update builds.
                 buildOnPreview: false,
                 skipPush: false,

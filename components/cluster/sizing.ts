@@ -1,12 +1,13 @@
 /**
  * VM SKU facts and cluster-purpose sizing rules (R9, R10; aml-v1-spec §2.3). Pure: no Pulumi.
  *
- * Reading of the purpose rule ("FastProd/DenseProd: ≥ 12 vCPUs or ≥ 3 nodes"): the 2021 article
- * asks for ≥ 12 vCPUs in total, the current article for ≥ 3 nodes. We require BOTH. The v1 SDK
- * default (3 × Standard_D3_v2 = 12 vCPUs) satisfies both, so nothing the v1 defaults accepted is
- * rejected; three nodes are what the FastProd router needs to keep its 3 replicas on different
- * nodes (R18), and 12 vCPUs are the capacity the older rule asked for. A single big node (e.g.
- * 1 × D32) has the cores but no fault tolerance: use DevTest for that.
+ * The purpose rule (R10; aml-v1-spec §2.3): v1's documents give "≥ 12 vCPUs in total" (2021
+ * revision of "Deploy to AKS") and, in the current revision, "≥ 3 nodes" for FastProd, "≥ 1 node"
+ * for DevTest. We follow the CURRENT document: FastProd/DenseProd need ≥ 3 nodes, which is also
+ * what the router needs to keep its 3 replicas on different nodes (R18). The older vCPU figures
+ * are advice (warnings), not errors, so an unknown VM size (vCPUs unknown) is accepted too. A
+ * cluster below the rule passes with a warning when `allowUndersizedCluster` is set (e.g.
+ * 2 × 8-vCPU nodes).
  */
 
 /** What we know about one VM SKU. */
@@ -23,11 +24,11 @@ export interface VmSkuInfo {
 export const CLUSTER_PURPOSES = ["DevTest", "FastProd", "DenseProd"] as const;
 export type ClusterPurpose = (typeof CLUSTER_PURPOSES)[number];
 
-/** Production purposes: ≥ this many vCPUs in total… */
+/** Production purposes: the older document's ≥ 12 vCPUs in total (advice only). */
 export const PROD_MIN_TOTAL_VCPUS = 12;
-/** …and ≥ this many nodes (see the module comment for why both). */
+/** Production purposes: ≥ this many nodes (the rule; current v1 document). */
 export const PROD_MIN_NODES = 3;
-/** DevTest: ≥ 2 vCPUs in total (aml-v1-spec §2.3). */
+/** DevTest: ≥ 2 vCPUs in total recommended (aml-v1-spec §2.3; advice only). */
 export const DEVTEST_MIN_TOTAL_VCPUS = 2;
 
 function series(
@@ -189,54 +190,49 @@ export interface SizingProblem {
     readonly rule: string;
 }
 
+/** The rule's verdict and the advice that does not block. */
+export interface SizingReport {
+    /** Broken rules: errors, or warnings with `allowUndersizedCluster`. */
+    readonly problems: SizingProblem[];
+    /** Warnings (vCPU count unknown, below the older vCPU figures). */
+    readonly advice: string[];
+}
+
 /**
- * Checks the purpose sizing rules (R10) for `agentCount` nodes of `vmSize`. `vmCpuCount`
- * overrides the table (required for SKUs not in it). Returns the broken rules, empty when fine.
+ * Checks the purpose sizing rule (R10; see the module comment) for `agentCount` nodes of
+ * `vmSize`. `vmCpuCount` overrides the SKU table for the vCPU advice.
  */
 export function checkPurposeSizing(
     purpose: ClusterPurpose,
     vmSize: string,
     agentCount: number,
     vmCpuCount?: number,
-): SizingProblem[] {
-    const vcpus = vmCpuCount ?? lookupVmSku(vmSize)?.vcpus;
-    if (vcpus === undefined) {
-        return [
-            {
-                field: "vmSize",
-                value: vmSize,
-                rule:
-                    "is not in the built-in SKU table (components/cluster/sizing.ts), so its vCPU count " +
-                    `is unknown and the ${purpose} sizing rule cannot be checked; set vmCpuCount to the ` +
-                    "SKU's vCPUs per node (see `az vm list-sizes --location <region>`)",
-            },
-        ];
-    }
-    const total = vcpus * agentCount;
-    const out: SizingProblem[] = [];
-    if (purpose === "DevTest") {
-        if (total < DEVTEST_MIN_TOTAL_VCPUS) {
-            out.push({
-                field: "agentCount",
-                value: agentCount,
-                rule: `gives ${total} vCPUs in total (${agentCount} x ${vcpus} vCPUs of ${vmSize}); DevTest needs at least ${DEVTEST_MIN_TOTAL_VCPUS}`,
-            });
-        }
-        return out;
-    }
-    if (agentCount < PROD_MIN_NODES) {
-        out.push({
+): SizingReport {
+    const problems: SizingProblem[] = [];
+    const advice: string[] = [];
+    const prod = purpose !== "DevTest";
+    if (prod && agentCount < PROD_MIN_NODES) {
+        problems.push({
             field: "agentCount",
             value: agentCount,
-            rule: `is below ${PROD_MIN_NODES}; ${purpose} needs at least ${PROD_MIN_NODES} nodes (use DevTest for smaller clusters)`,
+            rule: `is below ${PROD_MIN_NODES}; ${purpose} needs at least ${PROD_MIN_NODES} nodes (R10, current v1 "Deploy to AKS" document) so the router's replicas sit on different nodes. Use DevTest, add nodes, or set allowUndersizedCluster: true to deploy anyway`,
         });
     }
-    if (total < PROD_MIN_TOTAL_VCPUS) {
-        out.push({
-            field: "vmSize",
-            value: vmSize,
-            rule: `gives ${total} vCPUs in total (${agentCount} x ${vcpus} vCPUs); ${purpose} needs at least ${PROD_MIN_TOTAL_VCPUS} (choose a larger SKU or more nodes)`,
-        });
+    const vcpus = vmCpuCount ?? lookupVmSku(vmSize)?.vcpus;
+    if (vcpus === undefined) {
+        advice.push(
+            `vmSize "${vmSize}" is not in the built-in SKU table (components/cluster/sizing.ts), so its vCPU ` +
+                "count is unknown and the capacity advice is skipped; set vmCpuCount to silence this.",
+        );
+        return { problems, advice };
     }
-    return out;
+    const total = vcpus * agentCount;
+    const min = prod ? PROD_MIN_TOTAL_VCPUS : DEVTEST_MIN_TOTAL_VCPUS;
+    if (total < min) {
+        advice.push(
+            `${agentCount} x ${vmSize} gives ${total} vCPUs in total; v1 recommended at least ${min} for ${purpose} ` +
+                "(the router and system pods take part of it).",
+        );
+    }
+    return { problems, advice };
 }

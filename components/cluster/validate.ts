@@ -6,7 +6,8 @@
  */
 import { Problems, REDACTED } from "../common/validation";
 import { ARM_ID_SHAPES, parseArmIdOfType } from "./arm-id";
-import { AksInferenceClusterArgs } from "./args";
+import { checkKnownArgs } from "../common/known-args";
+import { AKS_INFERENCE_CLUSTER_ARG_NAMES, AksInferenceClusterArgs } from "./args";
 import { KUBELOGIN_MODES, looksLikeKubeconfig } from "./kubeconfig";
 import {
     AKS_RESERVED_SERVICE_RANGES,
@@ -20,6 +21,8 @@ import {
     parseCidr,
     parseIpv4,
 } from "./network";
+import { NetworkChoice, resolveNetworkChoice } from "./network-profile";
+import { isWorkspaceLike, WORKSPACE_MEMBERS } from "./workspace-link";
 import { DEFAULT_ROUTER_NAMESPACE, DEFAULT_SERVICE_NAMESPACE } from "./router-rbac";
 import { checkPurposeSizing, CLUSTER_PURPOSES, ClusterPurpose, detectAccelerators } from "./sizing";
 
@@ -31,7 +34,9 @@ export const CLUSTER_DEFAULTS = {
     clusterPurpose: "FastProd",
     agentCount: 3,
     vmSize: "Standard_D3_v2",
-    networkPlugin: "kubenet",
+    networkPlugin: "azure",
+    networkPluginMode: "overlay",
+    networkPolicy: "cilium",
     loadBalancerType: "PublicIp",
     routerNamespace: DEFAULT_ROUTER_NAMESPACE,
     serviceNamespace: DEFAULT_SERVICE_NAMESPACE,
@@ -42,7 +47,7 @@ export const CLUSTER_DEFAULTS = {
     dnsServiceIp: "10.0.0.10",
 } as const;
 
-export const NETWORK_PLUGINS = ["kubenet", "azure"] as const;
+export { NETWORK_PLUGINS, NETWORK_PLUGIN_MODES, NETWORK_POLICIES } from "./network-profile";
 export const LOAD_BALANCER_TYPES = ["PublicIp", "InternalLoadBalancer"] as const;
 export const ROUTER_SERVICE_TYPES = ["LoadBalancer", "NodePort", "ClusterIP"] as const;
 export const SKU_TIERS = ["Free", "Standard", "Premium"] as const;
@@ -58,6 +63,8 @@ export const CREATE_ONLY_ARGS = [
     "kubernetesVersion",
     "skuTier",
     "networkPlugin",
+    "networkPluginMode",
+    "networkPolicy",
     "vnetSubnetId",
     "vnetSubnetAddressPrefix",
     "serviceCidr",
@@ -96,6 +103,8 @@ export interface ResolvedClusterArgs {
     readonly routerServiceType: string;
     readonly loadBalancerType: string;
     readonly networkPlugin: string;
+    /** Plugin mode, policy engine and dataplane (create mode; see network-profile.ts). */
+    readonly network: NetworkChoice;
     /** Router terminates TLS (custom certificate given). */
     readonly tls: boolean;
     /** Leaf domain label given (HTTP endpoint on `<label>.<region>.cloudapp.azure.com`). */
@@ -115,7 +124,8 @@ export interface ResolvedClusterArgs {
     readonly agentCount: number | undefined;
     readonly vmSize: string | undefined;
     readonly skuTier: string;
-    readonly attachToWorkspace: boolean;
+    /** Things that work but deserve the user's attention; the component logs them at preview. */
+    readonly warnings: readonly string[];
     /** Namespaces of model services: `routerWatchNamespaces`, else [DEFAULT_SERVICE_NAMESPACE]. */
     readonly serviceNamespaces: readonly string[];
     /** The component creates DEFAULT_SERVICE_NAMESPACE (routerWatchNamespaces not given). */
@@ -199,7 +209,16 @@ export function validateAksInferenceClusterArgs(
     args: AksInferenceClusterArgs,
 ): ResolvedClusterArgs {
     const p = new Problems();
+    const warnings: string[] = [];
     const a = (args ?? {}) as unknown as Record<string, unknown>;
+    checkKnownArgs(p, args, AKS_INFERENCE_CLUSTER_ARG_NAMES);
+    if (isSet(a.workspace) && !isWorkspaceLike(a.workspace)) {
+        p.add(
+            "workspace",
+            "(object)",
+            `must be an AmlWorkspace (an object with ${WORKSPACE_MEMBERS.join(", ")})`,
+        );
+    }
 
     // ---- Mode ------------------------------------------------------------------------------
     const attach = isSet(a.resourceId);
@@ -284,6 +303,8 @@ export function validateAksInferenceClusterArgs(
         "routerServiceType",
         "routerNamespace",
         "networkPlugin",
+        "networkPluginMode",
+        "networkPolicy",
         "disableLocalAccounts",
         "defenderEnabled",
         "containerInsightsEnabled",
@@ -344,6 +365,8 @@ export function validateAksInferenceClusterArgs(
         p.add("vmSize", vmSizeIn, 'must be an Azure VM size name such as "Standard_D3_v2"');
         vmSizeOk = false;
     }
+    const allowUndersized = bool(p, "allowUndersizedCluster", a.allowUndersizedCluster, false);
+    structural(p, "allowUndersizedCluster", a.allowUndersizedCluster);
     const vmCpuCount = plain<unknown>(a.vmCpuCount);
     let vmCpuOk = true;
     if (
@@ -369,24 +392,41 @@ export function validateAksInferenceClusterArgs(
         typeof agentCount === "number" &&
         typeof vmSize === "string"
     ) {
-        for (const sp of checkPurposeSizing(
+        const report = checkPurposeSizing(
             purpose,
             vmSize,
             agentCount,
             vmCpuCount as number | undefined,
-        )) {
-            p.add(sp.field, sp.value, sp.rule);
+        );
+        for (const sp of report.problems) {
+            if (allowUndersized) {
+                warnings.push(`allowUndersizedCluster: ${sp.field} ${String(sp.value)} ${sp.rule}`);
+            } else {
+                p.add(sp.field, sp.value, sp.rule);
+            }
         }
+        warnings.push(...report.advice);
     }
     const acc = vmSizeKnown && typeof vmSize === "string" ? detectAccelerators(vmSize) : undefined;
     const unresolvedVm = isUnresolved(a.vmSize);
+    if (acc?.fpga) {
+        // v1's FPGA deployment (Project Brainwave, azureml-accel-models) is retired; we install
+        // no FPGA device plugin and AksWebservice has no FPGA setting.
+        warnings.push(
+            `vmSize "${String(vmSize)}" has FPGAs, but FPGA model services are not supported (v1's ` +
+                "Project Brainwave deployment is retired): the nodes serve CPU models only.",
+        );
+    }
 
     // ---- Network (R11) -----------------------------------------------------------------------
-    const networkPlugin =
-        oneOf(p, "networkPlugin", a.networkPlugin, NETWORK_PLUGINS) ??
-        plain<string>(a.networkPlugin) ??
-        CLUSTER_DEFAULTS.networkPlugin;
-    if (mode === "create") validateNetwork(p, a, networkPlugin);
+    const network = resolveNetworkChoice(
+        p,
+        plain(a.networkPlugin),
+        plain(a.networkPluginMode),
+        plain(a.networkPolicy),
+    );
+    const networkPlugin = network.networkPlugin;
+    if (mode === "create") validateNetwork(p, a, network);
 
     // ---- Load balancer and TLS (R6) -----------------------------------------------------------
     const loadBalancerType =
@@ -502,6 +542,20 @@ export function validateAksInferenceClusterArgs(
         );
     }
 
+    // Keys and tokens travel in clear text over plain HTTP (issue 11 item 6): say so at preview.
+    if (leaf) {
+        warnings.push(
+            "leafDomainLabel gives a plain-HTTP endpoint (v1's Microsoft-issued certificate is not " +
+                "available): keys and tokens travel in clear text. For HTTPS use sslCname + sslCertPem + sslKeyPem.",
+        );
+    } else if (trio.length < 3 && !internal && routerServiceType === "LoadBalancer") {
+        warnings.push(
+            "The scoring endpoint is plain HTTP on a public IP (the v1 default): keys and tokens travel " +
+                "in clear text. Give sslCname + sslCertPem + sslKeyPem for HTTPS, or use " +
+                'loadBalancerType "InternalLoadBalancer".',
+        );
+    }
+
     // ---- Router --------------------------------------------------------------------------------
     const img = plain<unknown>(a.routerImage);
     if (img !== undefined && (typeof img !== "string" || !IMAGE_REF.test(img))) {
@@ -554,8 +608,18 @@ export function validateAksInferenceClusterArgs(
     const routerNs = typeof ns === "string" ? ns : CLUSTER_DEFAULTS.routerNamespace;
     const serviceNamespaces = watchNamespacesProblems(p, a.routerWatchNamespaces, routerNs);
 
-    // ---- Workspace attach (R8) ---------------------------------------------------------------
+    // ---- Workspace (R8) ------------------------------------------------------------------------
+    // v1 programs name the workspace to register the cluster as an `AKS` compute. That API is
+    // retired (needs local accounts, makes Azure install a second router): the names are still
+    // checked so v1 settings keep working, but nothing is registered (issue 11 item 2).
     const wsName = isSet(a.workspaceName);
+    if (wsName || isSet(a.computeName)) {
+        warnings.push(
+            "workspaceName/computeName no longer register the cluster as a v1 AKS compute of the " +
+                "workspace (a retired API that needs local accounts and installs a second router); " +
+                "deploy services with AksWebservice, which needs no workspace compute.",
+        );
+    }
     const wsRg = isSet(a.workspaceResourceGroupName);
     if (mode !== "kubeconfig") {
         if (wsName && !wsRg) {
@@ -718,6 +782,7 @@ export function validateAksInferenceClusterArgs(
         routerServiceType,
         loadBalancerType,
         networkPlugin,
+        network,
         tls: trio.length === 3,
         leafDomain: leaf,
         gpu: unresolvedVm ? undefined : (acc?.gpu ?? false),
@@ -732,7 +797,7 @@ export function validateAksInferenceClusterArgs(
         agentCount: typeof agentCount === "number" ? agentCount : undefined,
         vmSize: typeof vmSize === "string" ? vmSize : undefined,
         skuTier,
-        attachToWorkspace: mode !== "kubeconfig" && wsName,
+        warnings,
         serviceNamespaces: serviceNamespaces ?? [DEFAULT_SERVICE_NAMESPACE],
         createServiceNamespace: serviceNamespaces === undefined,
     };
@@ -792,15 +857,16 @@ export function watchNamespacesProblems(
 }
 
 /** R11 network rules (create mode). */
-function validateNetwork(p: Problems, a: Record<string, unknown>, plugin: string): void {
-    const azure = plugin === "azure";
-    if (azure) {
+function validateNetwork(p: Problems, a: Record<string, unknown>, net: NetworkChoice): void {
+    // "azure" below means Azure CNI in subnet mode (pods take subnet addresses, no pod range).
+    const azure = !net.usesPodCidr;
+    if (net.needsSubnet) {
         for (const f of ["vnetSubnetId", "serviceCidr", "dnsServiceIp"]) {
             if (!isSet(a[f])) {
                 p.add(
                     f,
                     undefined,
-                    'is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
+                    'is required with networkPlugin "azure" in subnet mode (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together, or set networkPluginMode "overlay")',
                 );
             }
         }
@@ -808,7 +874,7 @@ function validateNetwork(p: Problems, a: Record<string, unknown>, plugin: string
             p.add(
                 "podCidr",
                 plain(a.podCidr) ?? "(unresolved Output)",
-                'is only used with networkPlugin "kubenet" (Azure CNI gives pods addresses from the subnet)',
+                'is only used with networkPlugin "kubenet" or networkPluginMode "overlay" (Azure CNI in subnet mode gives pods addresses from the subnet)',
             );
         }
     } else {

@@ -55,7 +55,16 @@ export {
     type RegistryEndpoint,
 } from "./registry";
 export {
+    ACR_ENTRA_SCOPE,
+    acrEntraCredentials,
+    exchangeForAcrRefreshToken,
+    isAcrHost,
+    type AccessTokenSource,
+    type RegistryCredentials,
+} from "./acr-auth";
+export {
     APP_ROOT,
+    APP_UID,
     SERVER_COMMAND,
     SERVER_PORT,
     condaPrefix,

@@ -28,6 +28,7 @@ import {
     type CanonicalEnvironment,
     type EnvironmentSpec,
 } from "./hash";
+import { registryAuth } from "./acr-credentials";
 import {
     RegistryError,
     findImage,
@@ -64,9 +65,12 @@ export interface ModelImageArgs {
      */
     readonly registryServer: pulumi.Input<string>;
     /**
-     * Registry username. For ACR with Microsoft Entra use `00000000-0000-0000-0000-000000000000`
-     * and a refresh token as password.
-     * @default - anonymous lookups; the Docker provider's own credentials for the push
+     * Registry username (Basic auth or the Docker token flow). For ACR with a refresh token of
+     * your own use `00000000-0000-0000-0000-000000000000`.
+     * @default - an ACR (`*.azurecr.io`): Microsoft Entra through `DefaultAzureCredential` (az
+     * login, environment, workload or managed identity) exchanged for an ACR token, for the lookup
+     * (preview too) and the push; other registries: anonymous lookups, the Docker provider's own
+     * credentials for the push
      */
     readonly registryUsername?: pulumi.Input<string>;
     /** Registry password or token; wrapped as a secret. @default - none */
@@ -319,13 +323,26 @@ export class ModelImage extends pulumi.ComponentResource {
         const password =
             args.registryPassword === undefined ? undefined : pulumi.secret(args.registryPassword);
 
+        // An ACR without credentials given: Microsoft Entra (DefaultAzureCredential) and ACR's
+        // token exchange, for the lookup (preview too) and the push. The admin user is off on the
+        // workspace registry, so anonymous access gets 401 (issue 11 item 3).
+        const auth = registryAuth(
+            args.registryServer,
+            args.registryUsername,
+            password,
+            resolved.lookupTimeoutMs,
+            this,
+        );
+        const pushUser = auth.username;
+        const pushPassword = auth.password;
+
         // The lookup result carries no secret, so unsecret it: outputs like imageRef stay plain.
         const found = pulumi.unsecret(
             pulumi
                 .all([
                     args.registryServer,
-                    args.registryUsername,
-                    password,
+                    pushUser,
+                    pushPassword,
                     pulumi.output(args.fallbackRegistries ?? []),
                 ])
                 .apply(async ([server, username, pass, fallbacks]) => {
@@ -410,10 +427,7 @@ export class ModelImage extends pulumi.ComponentResource {
                     },
                     registry: {
                         server: r.workspaceHost,
-                        ...(args.registryUsername !== undefined
-                            ? { username: args.registryUsername }
-                            : {}),
-                        ...(password !== undefined ? { password } : {}),
+                        ...auth.pushCredentials(r.workspaceHost),
                     },
                     // Never build during preview (pulumi-anchors §8); the update builds.
                     buildOnPreview: false,

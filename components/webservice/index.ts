@@ -17,6 +17,8 @@ import {
     renderNetworkPolicy,
     renderPodDisruptionBudget,
     renderService,
+    preStopActionFor,
+    type PreStopAction,
     type WebserviceRenderInput,
 } from "./render";
 import { validateAksWebserviceArgs } from "./validate";
@@ -47,6 +49,19 @@ export interface InferenceClusterLike {
      * @default - not checked
      */
     readonly serviceNamespaces?: pulumi.Output<string[]>;
+    /**
+     * Whether the nodes have GPUs, as a plain value when the cluster knows it at construction
+     * (`AksInferenceCluster` with a plain or declared vmSize): a GPU service on a CPU cluster is
+     * then refused before anything is registered (R9).
+     * @default - checked at deploy time against `gpuEnabled`
+     */
+    readonly gpuKnown?: boolean;
+    /**
+     * Kubernetes version (`1.29`, `1.29.4`) when known at construction; picks the preStop
+     * action (native `sleep` needs 1.30).
+     * @default - unknown: the native sleep action
+     */
+    readonly kubernetesVersion?: string;
 }
 
 /** What the component needs from a `ModelImage`: the environment image pinned by digest. */
@@ -67,10 +82,11 @@ export interface AksWebserviceArgs {
     /** The inference cluster (an `AksInferenceCluster`). */
     readonly cluster: InferenceClusterLike;
     /**
-     * The environment image as a `ModelImage`. Exactly one of `image` and `imageRef` is required.
+     * The environment image: a `ModelImage`, or an image reference pinned by digest (as
+     * `imageRef`). Exactly one of `image` and `imageRef` is required.
      * @default - unset (use imageRef)
      */
-    readonly image?: ModelImageLike;
+    readonly image?: ModelImageLike | pulumi.Input<string>;
     /**
      * The environment image as a reference pinned by digest (`<repo>@sha256:<hex>`), for images
      * built elsewhere. Exactly one of `image` and `imageRef` is required.
@@ -125,6 +141,12 @@ export interface AksWebserviceArgs {
      * @default - checked at deploy time against `cluster.gpuEnabled`
      */
     readonly clusterGpuEnabled?: boolean;
+    /**
+     * preStop pause of model pods: `sleep` (native action, Kubernetes ≥ 1.30, nothing needed in
+     * the image) or `exec` (runs `sleep` from the image: clusters older than 1.30).
+     * @default "exec" when cluster.kubernetesVersion is below 1.30, else "sleep"
+     */
+    readonly preStopAction?: string;
     /** App Insights connection string (R3; secret), required with `enableAppInsights`. @default - none */
     readonly appInsightsConnectionString?: pulumi.Input<string>;
     /** Increase to regenerate a generated primary key (R36). @default 0 */
@@ -243,13 +265,17 @@ export class AksWebservice extends pulumi.ComponentResource {
     /** Expected `iss` of tokens (token auth); "" otherwise. */
     public readonly tokenIssuer: pulumi.Output<string>;
 
-    constructor(name: string, args: AksWebserviceArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, argsIn: AksWebserviceArgs, opts?: pulumi.ComponentResourceOptions) {
+        // `image` as a reference string is `imageRef` (issue 11 item 8).
+        const args = normalizeImage(argsIn);
         // Validate before anything is registered, not even this component (anchors §7.7–§7.8).
+        // The cluster's plain GPU fact refuses a GPU service on a CPU cluster now (R9).
+        const knownGpu = args?.clusterGpuEnabled ?? args?.cluster?.gpuKnown;
         const v = validateAksWebserviceArgs(
             name,
             args as unknown as Record<string, unknown>,
             process.cwd(),
-            args?.clusterGpuEnabled,
+            knownGpu,
         );
         super(AKS_WEBSERVICE_TYPE, name, {}, opts);
         const s = v.settings;
@@ -259,7 +285,7 @@ export class AksWebservice extends pulumi.ComponentResource {
         // fails the update before any child exists.
         const gates: pulumi.Output<void>[] = [];
         // GPU service on a cluster whose GPU support is only known at deploy time (R9).
-        if (s.gpuCores > 0 && args.clusterGpuEnabled === undefined) {
+        if (s.gpuCores > 0 && knownGpu === undefined) {
             gates.push(
                 args.cluster.gpuEnabled.apply((gpu) => {
                     if (!gpu) {
@@ -298,7 +324,9 @@ export class AksWebservice extends pulumi.ComponentResource {
 
         // Code and models: the thin app layer ("image"), or the given image as is ("prebuilt").
         const layout = planAppLayout(v.files.entryScript, v.files.models);
-        const environmentImage = args.image ? args.image.imageRef : args.imageRef!;
+        const environmentImage = args.image
+            ? (args.image as ModelImageLike).imageRef
+            : args.imageRef!;
         const app =
             v.modelDelivery === "prebuilt"
                 ? { imageRef: pulumi.output(args.imageRef!) }
@@ -354,6 +382,9 @@ export class AksWebservice extends pulumi.ComponentResource {
             image: app.imageRef,
             layout,
             routerNamespace: args.cluster.routerNamespace,
+            preStopAction:
+                (args.preStopAction as PreStopAction | undefined) ??
+                preStopActionFor(args.cluster.kubernetesVersion),
             keys,
             tokenSigning,
             appInsights,
@@ -424,4 +455,26 @@ function mergeDeps(
 ): pulumi.Input<pulumi.Input<pulumi.Resource>[]> {
     if (gate === undefined) return [extra];
     return pulumi.output(gate).apply((g) => [...(g as pulumi.Resource[]), extra]);
+}
+
+/** True for a ModelImage-like object (not a string, Output or Promise of one). */
+function isModelImage(v: unknown): v is ModelImageLike {
+    return (
+        typeof v === "object" &&
+        v !== null &&
+        !pulumi.Output.isInstance(v) &&
+        (v as { imageRef?: unknown }).imageRef !== undefined
+    );
+}
+
+/** Moves an `image` given as a reference (string or Output) to `imageRef`. */
+function normalizeImage(args: AksWebserviceArgs): AksWebserviceArgs {
+    if (args === null || typeof args !== "object" || args.image === undefined) return args;
+    if (isModelImage(args.image)) return args;
+    if (typeof args.image === "string" || pulumi.Output.isInstance(args.image)) {
+        if (args.imageRef !== undefined) return args; // both given: the validator reports it
+        const { image, ...rest } = args;
+        return { ...rest, imageRef: image };
+    }
+    return args;
 }

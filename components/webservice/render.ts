@@ -8,6 +8,7 @@
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
 import { authMode, type WebserviceSettings } from "../settings";
+import { APP_UID } from "../image/context";
 import {
     AUTH_SECRET_ANNOTATION,
     MANAGED_BY,
@@ -51,6 +52,12 @@ export interface WebserviceRenderInput {
     readonly layout: AppLayout;
     /** Namespace of the router pods allowed to reach the model pods. */
     readonly routerNamespace: pulumi.Input<string>;
+    /**
+     * How the preStop pause is done: the native `sleep` action (Kubernetes ≥ 1.30, no binary
+     * needed in the image) or `exec` of the image's `sleep` (older clusters).
+     * @default "sleep"
+     */
+    readonly preStopAction?: PreStopAction;
     /** Key auth: both keys (already `pulumi.secret`s). */
     readonly keys?: {
         readonly primaryKey: pulumi.Input<string>;
@@ -68,8 +75,11 @@ export interface WebserviceRenderInput {
     };
 }
 
-/** uid/gid of the model server process (non-root; files in the image must be world-readable). */
-export const MODEL_UID = 1000;
+/**
+ * uid/gid of the model server process (non-root): the owner of the app folder in the app layer,
+ * so the entry script can write its working directory (v1 behaviour).
+ */
+export const MODEL_UID = APP_UID;
 /**
  * Seconds a terminating model pod keeps serving before SIGTERM, so the router (which watches
  * EndpointSlices) stops sending it new requests first.
@@ -164,6 +174,29 @@ export function deploymentReplicaOptions(settings: WebserviceSettings): {
     ignoreChanges?: string[];
 } {
     return settings.autoscaleEnabled ? { ignoreChanges: ["spec.replicas"] } : {};
+}
+
+/** `sleep` (native action, Kubernetes ≥ 1.30) or `exec` (runs `sleep` in the container). */
+export type PreStopAction = "sleep" | "exec";
+export const PRE_STOP_ACTIONS: readonly PreStopAction[] = ["sleep", "exec"];
+
+/** First Kubernetes minor version (1.x) with the native preStop sleep action enabled (GA 1.30). */
+export const NATIVE_SLEEP_MIN_MINOR = 30;
+
+/**
+ * The preStop action for a cluster version (`"1.29"`, `"1.29.4"`; undefined when unknown):
+ * `exec` below 1.30, where the API server does not accept the native `sleep` action.
+ */
+export function preStopActionFor(kubernetesVersion: string | undefined): PreStopAction {
+    const m = /^1\.(\d+)(\.\d+)?$/.exec(kubernetesVersion ?? "");
+    return m && Number(m[1]) < NATIVE_SLEEP_MIN_MINOR ? "exec" : "sleep";
+}
+
+/** The preStop handler: the native sleep action, or `sleep` run from the model image. */
+export function preStopHandler(action: PreStopAction): k8s.types.input.core.v1.LifecycleHandler {
+    return action === "exec"
+        ? { exec: { command: ["sleep", String(PRE_STOP_SLEEP_SECONDS)] } }
+        : { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } };
 }
 
 /**
@@ -362,9 +395,8 @@ export function renderDeployment(input: WebserviceRenderInput): k8s.types.input.
                                 successThreshold: 1,
                                 failureThreshold: s.failureThreshold,
                             },
-                            // Keep serving while the router notices the pod is terminating
-                            // (native sleep action: no shell needed in the image; Kubernetes ≥ 1.30).
-                            lifecycle: { preStop: { sleep: { seconds: PRE_STOP_SLEEP_SECONDS } } },
+                            // Keep serving while the router notices the pod is terminating.
+                            lifecycle: { preStop: preStopHandler(input.preStopAction ?? "sleep") },
                             // init() failures show in `kubectl describe pod` (like v1 get_logs(init)).
                             terminationMessagePolicy: "FallbackToLogsOnError",
                             securityContext: {
@@ -482,7 +514,7 @@ export function renderNetworkPolicy(
         metadata: { name: s.name, namespace: s.namespace, labels: serviceLabels(s.name) },
         spec: {
             podSelector: { matchLabels: podSelector(s.name) },
-            policyTypes: ["Ingress"],
+            policyTypes: ["Ingress", "Egress"],
             ingress: [
                 {
                     from: [
@@ -500,9 +532,30 @@ export function renderNetworkPolicy(
                     ports: [{ protocol: "TCP", port: MODEL_SERVER_PORT }],
                 },
             ],
+            // Egress: everything a scoring script may need (DNS, other pods, storage, APIs)
+            // except the instance metadata endpoint, which hands out the node's managed-identity
+            // tokens to any pod that asks (issue 11 item 1).
+            egress: [
+                {
+                    to: [
+                        {
+                            ipBlock: {
+                                cidr: "0.0.0.0/0",
+                                except: [`${INSTANCE_METADATA_IP}/32`],
+                            },
+                        },
+                        { ipBlock: { cidr: "::/0" } },
+                        // Pod addresses: some engines (Azure NPM) do not match pods by ipBlock.
+                        { namespaceSelector: {} },
+                    ],
+                },
+            ],
         },
     };
 }
+
+/** Azure Instance Metadata Service (and its managed-identity token endpoint). */
+export const INSTANCE_METADATA_IP = "169.254.169.254";
 
 /**
  * At most one model pod evicted at a time (node drains, upgrades). `maxUnavailable: 1` rather than

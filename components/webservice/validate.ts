@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Problems, ValidationError } from "../common/validation";
 import { isImageReference } from "../image/hash";
+import { PRE_STOP_ACTIONS, type PreStopAction } from "./render";
 import { checkModelLayout } from "../image/models";
 import {
     MAX_MODELS_PER_SERVICE,
@@ -38,6 +39,7 @@ export const COMPONENT_ARGS: readonly string[] = [
     "registryUsername",
     "registryPassword",
     "platform",
+    "preStopAction",
     "appInsightsConnectionString",
     "primaryKeyVersion",
     "secondaryKeyVersion",
@@ -154,7 +156,11 @@ export function validateAksWebserviceArgs(
             args.image === null ||
             !isUnresolved((args.image as { imageRef?: unknown }).imageRef))
     ) {
-        p.add("image", "(object)", "must be a ModelImage (an object with an imageRef Output)");
+        p.add(
+            "image",
+            "(object)",
+            "must be a ModelImage (an object with an imageRef Output) or an image reference string",
+        );
     } else if (typeof args.imageRef === "string") {
         // The app layer is built FROM it: a moving tag would make the layer irreproducible.
         if (!isImageReference(args.imageRef)) {
@@ -220,6 +226,12 @@ export function validateAksWebserviceArgs(
         );
     }
 
+    if (
+        args.preStopAction !== undefined &&
+        !PRE_STOP_ACTIONS.includes(args.preStopAction as PreStopAction)
+    ) {
+        p.add("preStopAction", args.preStopAction, 'must be "sleep" or "exec"');
+    }
     if (
         args.platform !== undefined &&
         (typeof args.platform !== "string" || !PLATFORM.test(args.platform))

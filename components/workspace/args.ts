@@ -31,9 +31,9 @@ export interface AmlWorkspaceArgs {
      */
     readonly publicNetworkAccess?: pulumi.Input<string>;
     /**
-     * How the workspace reaches its system datastores: `identity` (managed identity, no account
-     * keys) or `accessKey`.
-     * @default "identity"
+     * How the workspace reaches its system datastores: `Identity` (managed identity, no account
+     * keys) or `AccessKey` (the API's casing; `identity`/`accessKey` are accepted too).
+     * @default "Identity"
      */
     readonly systemDatastoresAuthMode?: pulumi.Input<string>;
     /** High-business-impact workspace (less diagnostic data collected). @default false */
@@ -88,6 +88,15 @@ export interface AmlWorkspaceArgs {
     readonly keyVaultEnablePurgeProtection?: pulumi.Input<boolean>;
     /** Soft-delete retention, 7–90 days. @default 90 */
     readonly keyVaultSoftDeleteRetentionDays?: pulumi.Input<number>;
+    /**
+     * Recover the soft-deleted vault of the same name instead of creating one (`createMode:
+     * "recover"`). With purge protection, a destroyed vault's name stays reserved for
+     * `keyVaultSoftDeleteRetentionDays`, so `pulumi destroy` then `pulumi up` fails with
+     * "vault name already in use"; set this to true for that `up` (or give a new `keyVaultName`).
+     * Ignored once the vault exists. Plain boolean.
+     * @default false
+     */
+    readonly keyVaultRecoverSoftDeleted?: boolean;
 
     // ---- Monitoring ----------------------------------------------------------------------------
 

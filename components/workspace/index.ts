@@ -17,7 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { parseArmId } from "../cluster/arm-id";
 import { AmlWorkspaceArgs } from "./args";
 import { deriveNames, deriveResourceGroupName, DerivedNames, nameSuffix } from "./names";
-import { validateAmlWorkspaceArgs, WORKSPACE_DEFAULTS } from "./validate";
+import { datastoreAuthMode, validateAmlWorkspaceArgs, WORKSPACE_DEFAULTS } from "./validate";
 
 export * from "./args";
 
@@ -141,10 +141,15 @@ export class AmlWorkspace extends pulumi.ComponentResource {
                             WORKSPACE_DEFAULTS.keyVaultSoftDeleteRetentionDays,
                         // ARM rejects `false` here; "off" means leaving it unset.
                         enablePurgeProtection: cfg.keyVaultEnablePurgeProtection ? true : undefined,
+                        // After a destroy the purge-protected name stays reserved (soft-deleted)
+                        // for the retention period: "recover" brings that vault back instead.
+                        createMode: cfg.keyVaultRecoverSoftDeleted ? "recover" : undefined,
                     },
                     tags,
                 },
-                parent,
+                // createMode only matters when the vault is created; flipping it back later
+                // must not update (or replace) a live vault.
+                { ...parent, ignoreChanges: ["properties.createMode"] },
             ).id;
         } else {
             keyVaultId = pulumi.output(args.keyVaultId!);
@@ -269,8 +274,13 @@ export class AmlWorkspace extends pulumi.ComponentResource {
                 containerRegistry: containerRegistryId,
                 publicNetworkAccess:
                     args.publicNetworkAccess ?? WORKSPACE_DEFAULTS.publicNetworkAccess,
-                systemDatastoresAuthMode:
-                    args.systemDatastoresAuthMode ?? WORKSPACE_DEFAULTS.systemDatastoresAuthMode,
+                // The API's casing ("Identity", "AccessKey"), whatever spelling was given.
+                systemDatastoresAuthMode: pulumi
+                    .output(
+                        args.systemDatastoresAuthMode ??
+                            WORKSPACE_DEFAULTS.systemDatastoresAuthMode,
+                    )
+                    .apply((m) => datastoreAuthMode(m) ?? m),
                 hbiWorkspace: args.hbiWorkspace ?? WORKSPACE_DEFAULTS.hbiWorkspace,
                 tags,
             },

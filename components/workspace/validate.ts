@@ -2,6 +2,7 @@
  * Validation of {@link AmlWorkspaceArgs} (pure). Values that are unresolved Outputs are skipped;
  * every problem is collected and thrown together before anything is registered.
  */
+import { argNames, checkKnownArgs } from "../common/known-args";
 import { Problems } from "../common/validation";
 import { ARM_ID_SHAPES, parseArmIdOfType } from "../cluster/arm-id";
 import { isUnresolved } from "../cluster/validate";
@@ -20,7 +21,7 @@ import {
 export const WORKSPACE_DEFAULTS = {
     sku: "Basic",
     publicNetworkAccess: "Enabled",
-    systemDatastoresAuthMode: "identity",
+    systemDatastoresAuthMode: "Identity",
     hbiWorkspace: false,
     identityType: "SystemAssigned",
     storageSku: "Standard_LRS",
@@ -36,9 +37,58 @@ export const WORKSPACE_DEFAULTS = {
     containerRegistryAdminUserEnabled: false,
 } as const;
 
+/** Every argument name of {@link AmlWorkspaceArgs}; others are rejected (issue 11 item 7). */
+export const AML_WORKSPACE_ARG_NAMES = argNames<AmlWorkspaceArgs>({
+    location: true,
+    resourceGroupName: true,
+    workspaceName: true,
+    friendlyName: true,
+    description: true,
+    sku: true,
+    publicNetworkAccess: true,
+    systemDatastoresAuthMode: true,
+    hbiWorkspace: true,
+    identityType: true,
+    userAssignedIdentityId: true,
+    nameSuffix: true,
+    storageAccountId: true,
+    storageAccountName: true,
+    storageSku: true,
+    storageMinimumTlsVersion: true,
+    storageAllowBlobPublicAccess: true,
+    storageHttpsOnly: true,
+    storageAllowSharedKeyAccess: true,
+    keyVaultId: true,
+    keyVaultName: true,
+    keyVaultEnableRbacAuthorization: true,
+    keyVaultEnablePurgeProtection: true,
+    keyVaultSoftDeleteRetentionDays: true,
+    keyVaultRecoverSoftDeleted: true,
+    logAnalyticsWorkspaceId: true,
+    logAnalyticsWorkspaceName: true,
+    logRetentionInDays: true,
+    applicationInsightsId: true,
+    applicationInsightsName: true,
+    containerRegistryId: true,
+    containerRegistryName: true,
+    containerRegistrySku: true,
+    containerRegistryAdminUserEnabled: true,
+    tags: true,
+});
+
 export const WORKSPACE_SKUS = ["Basic", "Free", "Standard", "Premium"] as const;
 export const PUBLIC_NETWORK_ACCESS = ["Enabled", "Disabled"] as const;
-export const DATASTORE_AUTH_MODES = ["identity", "accessKey"] as const;
+/** The API's casing (Microsoft.MachineLearningServices `systemDatastoresAuthMode`). */
+export const DATASTORE_AUTH_MODES = ["Identity", "AccessKey"] as const;
+
+/**
+ * `systemDatastoresAuthMode` in the API's casing; earlier spellings (`identity`, `accessKey`)
+ * are accepted case-insensitively. `undefined` when not a known mode.
+ */
+export function datastoreAuthMode(v: unknown): (typeof DATASTORE_AUTH_MODES)[number] | undefined {
+    if (typeof v !== "string") return undefined;
+    return DATASTORE_AUTH_MODES.find((m) => m.toLowerCase() === v.toLowerCase());
+}
 export const IDENTITY_TYPES = ["SystemAssigned", "UserAssigned"] as const;
 export const STORAGE_SKUS = [
     "Standard_LRS",
@@ -68,6 +118,8 @@ export interface ResolvedWorkspaceArgs {
     readonly createApplicationInsights: boolean;
     readonly createRegistry: boolean;
     readonly keyVaultEnablePurgeProtection: boolean | undefined;
+    /** Create the vault with `createMode: "recover"`. */
+    readonly keyVaultRecoverSoftDeleted: boolean;
 }
 
 /**
@@ -77,6 +129,7 @@ export interface ResolvedWorkspaceArgs {
 export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorkspaceArgs {
     const p = new Problems();
     const a = (args ?? {}) as unknown as Record<string, unknown>;
+    checkKnownArgs(p, args, AML_WORKSPACE_ARG_NAMES);
 
     const loc = plain<unknown>(a.location);
     if (!isSet(a.location)) {
@@ -188,6 +241,7 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
                 "keyVaultEnableRbacAuthorization",
                 "keyVaultEnablePurgeProtection",
                 "keyVaultSoftDeleteRetentionDays",
+                "keyVaultRecoverSoftDeleted",
             ],
         ],
         ["containerRegistryId", ["containerRegistrySku", "containerRegistryAdminUserEnabled"]],
@@ -231,7 +285,14 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
     };
     oneOf("sku", WORKSPACE_SKUS);
     oneOf("publicNetworkAccess", PUBLIC_NETWORK_ACCESS);
-    oneOf("systemDatastoresAuthMode", DATASTORE_AUTH_MODES);
+    const dsMode = plain<unknown>(a.systemDatastoresAuthMode);
+    if (dsMode !== undefined && datastoreAuthMode(dsMode) === undefined) {
+        p.add(
+            "systemDatastoresAuthMode",
+            dsMode,
+            `must be one of ${DATASTORE_AUTH_MODES.map((x) => `"${x}"`).join(", ")}`,
+        );
+    }
     oneOf("identityType", IDENTITY_TYPES);
     oneOf("storageSku", STORAGE_SKUS);
     oneOf("storageMinimumTlsVersion", TLS_VERSIONS);
@@ -244,6 +305,7 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
         "storageAllowSharedKeyAccess",
         "keyVaultEnableRbacAuthorization",
         "keyVaultEnablePurgeProtection",
+        "keyVaultRecoverSoftDeleted",
         "containerRegistryAdminUserEnabled",
     ]) {
         const v = plain<unknown>(a[f]);
@@ -263,13 +325,13 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
 
     // Identity-based datastores vs keys.
     if (
-        plain(a.systemDatastoresAuthMode) === "accessKey" &&
+        datastoreAuthMode(dsMode) === "AccessKey" &&
         plain(a.storageAllowSharedKeyAccess) === false
     ) {
         p.add(
             "systemDatastoresAuthMode",
-            "accessKey",
-            'needs shared key access on the storage account; use "identity" or set storageAllowSharedKeyAccess to true',
+            dsMode,
+            'needs shared key access on the storage account; use "Identity" or set storageAllowSharedKeyAccess to true',
         );
     }
     const identity = plain<unknown>(a.identityType) ?? WORKSPACE_DEFAULTS.identityType;
@@ -314,5 +376,6 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
         createApplicationInsights: !isSet(a.applicationInsightsId),
         createRegistry: !isSet(a.containerRegistryId),
         keyVaultEnablePurgeProtection: purge ?? WORKSPACE_DEFAULTS.keyVaultEnablePurgeProtection,
+        keyVaultRecoverSoftDeleted: plain(a.keyVaultRecoverSoftDeleted) === true,
     };
 }

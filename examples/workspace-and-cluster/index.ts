@@ -1,5 +1,7 @@
 /**
- * Minimal Azure program: a workspace and a small DevTest inference cluster attached to it.
+ * Minimal Azure program: a workspace and a small DevTest inference cluster that takes its region,
+ * resource group, registry, storage and Log Analytics workspace from it (`workspace: ws`, as v1's
+ * `ComputeTarget.create(ws, ...)`). Nothing is registered in the workspace as a v1 compute.
  *
  *   pulumi config set azure-native:location westeurope
  *   pulumi up
@@ -23,19 +25,11 @@ const location = new pulumi.Config("azure-native").require("location");
 const ws = new AmlWorkspace("ml", { location });
 
 const cluster = new AksInferenceCluster("inference", {
-    location,
-    resourceGroupName: ws.resourceGroupName,
+    workspace: ws,
     clusterPurpose: "DevTest",
     agentCount: 1,
     vmSize: "Standard_D4s_v3",
     routerImage: config.get("routerImage"),
-    workspaceName: ws.workspaceName,
-    workspaceResourceGroupName: ws.resourceGroupName,
-    acrName: ws.acrName,
-    acrLoginServer: ws.acrLoginServer,
-    containerRegistryId: ws.containerRegistryId,
-    storageAccountName: ws.storageAccountName,
-    logAnalyticsWorkspaceId: ws.logAnalyticsWorkspaceId,
 });
 
 export const workspaceName = ws.workspaceName;

@@ -55,7 +55,6 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
             tags: { env: "test" },
         });
         await unwrap(c.requiredHosts);
-        await unwrap(c.computeId);
         await settle(mocks.resources);
         mine = mocks.resources;
     });
@@ -68,7 +67,8 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
             "azure-native:authorization:RoleAssignment prod-deployer-admin",
             "azure-native:authorization:RoleAssignment prod-subnet-network",
             "azure-native:containerservice:ManagedCluster prod-aks",
-            "azure-native:machinelearningservices:Compute prod-compute",
+            "azure-native:monitor:DataCollectionRule prod-insights-dcr",
+            "azure-native:monitor:DataCollectionRuleAssociation prod-insights-dcra",
             "azure-native:operationalinsights:Workspace prod-logs",
             "kubernetes:apps/v1:Deployment prod-router",
             "kubernetes:autoscaling/v2:HorizontalPodAutoscaler prod-router-hpa",
@@ -125,6 +125,8 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         const { podCidr, ...profile } = aks.networkProfile;
         assert.deepEqual(profile, {
             networkPlugin: "azure",
+            // v1 Azure CNI (pods in the subnet) with an enforcing policy engine.
+            networkPolicy: "calico",
             serviceCidr: "10.2.0.0/16",
             dnsServiceIP: "10.2.0.10",
             loadBalancerSku: "standard",
@@ -186,21 +188,32 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         );
     });
 
-    it("workspace compute: computeType AKS, the cluster's resource id and purpose (R8)", () => {
-        const compute = one(mine, "azure-native:machinelearningservices:Compute").inputs;
-        assert.equal(compute.workspaceName, "ws-ml");
-        assert.equal(compute.resourceGroupName, "rg-ml");
-        assert.equal(compute.computeName, "prod");
-        assert.equal(compute.properties.computeType, "AKS");
-        assert.match(
-            compute.properties.resourceId,
-            /Microsoft.ContainerService\/managedClusters\/prod$/,
+    it("Container Insights with Entra auth: a data collection rule to the workspace, associated with the cluster (R22)", async () => {
+        const aks = one(mine, "azure-native:containerservice:ManagedCluster");
+        const lawId = aks.inputs.addonProfiles.omsagent.config.logAnalyticsWorkspaceResourceID;
+        assert.equal(aks.inputs.addonProfiles.omsagent.config.useAADAuth, "true");
+        const dcr = one(mine, "azure-native:monitor:DataCollectionRule").inputs;
+        assert.equal(dcr.location, "westeurope");
+        assert.equal(dcr.dataCollectionRuleName, "MSCI-westeurope-prod");
+        const ext = dcr.dataSources.extensions[0];
+        assert.equal(ext.extensionName, "ContainerInsights");
+        assert.deepEqual(ext.streams, ["Microsoft-ContainerInsights-Group-Default"]);
+        const dest = dcr.destinations.logAnalytics[0];
+        assert.equal(dest.workspaceResourceId, lawId);
+        assert.deepEqual(dcr.dataFlows, [
+            { streams: ["Microsoft-ContainerInsights-Group-Default"], destinations: [dest.name] },
+        ]);
+        const dcra = one(mine, "azure-native:monitor:DataCollectionRuleAssociation").inputs;
+        assert.equal(dcra.associationName, "ContainerInsightsExtension");
+        assert.match(dcra.resourceUri, /Microsoft.ContainerService\/managedClusters\/prod$/);
+        assert.equal(dcra.dataCollectionRuleId, "prod-insights-dcr-id", "the rule created above");
+    });
+
+    it("registers no v1 AKS compute in the workspace, even with workspaceName (retired API)", () => {
+        assert.equal(
+            mine.filter((r) => r.type.startsWith("azure-native:machinelearningservices:")).length,
+            0,
         );
-        assert.equal(compute.properties.computeLocation, "westeurope");
-        assert.deepEqual(compute.properties.properties, {
-            clusterPurpose: "FastProd",
-            clusterFqdn: "prod-abcd1234.hcp.westeurope.azmk8s.io",
-        });
     });
 
     it("every Kubernetes child uses the cluster's provider and is a valid object", () => {
@@ -285,7 +298,6 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.equal(await unwrap(c.fpgaEnabled), false);
         assert.equal(await unwrap(c.routerNamespace), "azureml");
         assert.equal(await unwrap(c.scoringBaseUrl), "https://scoring.contoso.com");
-        assert.match(await unwrap(c.computeId), /\/workspaces\/ws-ml\/computes\/prod$/);
         const hosts = await unwrap(c.requiredHosts);
         assert.deepEqual(
             hosts.map((h) => h.host),

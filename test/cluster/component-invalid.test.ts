@@ -24,14 +24,16 @@ describe("invalid args register nothing", () => {
                     loadBalancerType: "InternalLoadBalancer",
                     leafDomainLabel: "scoring",
                     sslKeyPem: "-----BEGIN PRIVATE KEY-----\nTOPSECRET\n-----END PRIVATE KEY-----",
-                }),
+                    // Misspelt: JavaScript and config-driven callers get no compiler help.
+                    agentcount: 3,
+                } as never),
             (e: unknown) => {
                 assert.ok(e instanceof ValidationError);
                 assert.deepEqual(
                     e.problems.map((p) => p.field),
                     [
+                        "agentcount",
                         "agentCount",
-                        "vmSize",
                         "leafDomainLabel",
                         "leafDomainLabel",
                         "sslCname",
@@ -39,6 +41,10 @@ describe("invalid args register nothing", () => {
                     ],
                 );
                 assert.ok(!e.message.includes("TOPSECRET"));
+                assert.match(
+                    e.message,
+                    /agentcount: "\(set\)" is not a known argument; did you mean "agentCount"\?/,
+                );
                 return true;
             },
         );
@@ -54,8 +60,14 @@ describe("invalid args register nothing", () => {
                     location: "westeurope",
                     storageAccountName: "Not_Valid",
                     keyVaultSoftDeleteRetentionDays: 3,
-                }),
-            (e: unknown) => e instanceof ValidationError && e.problems.length === 2,
+                    containerRegistrySKU: "Premium",
+                } as never),
+            (e: unknown) =>
+                e instanceof ValidationError &&
+                e.problems.length === 3 &&
+                /containerRegistrySKU: "\(set\)" is not a known argument; did you mean "containerRegistrySku"\?/.test(
+                    e.message,
+                ),
         );
         await settle(mocks.resources);
         assert.equal(mocks.resources.length, 0);

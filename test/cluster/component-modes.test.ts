@@ -16,6 +16,7 @@ import {
     settle,
     setupMocks,
     SUBSCRIPTION,
+    UAI_OID,
     unwrap,
 } from "./mocks";
 import { validateK8sObject } from "./k8s-validate";
@@ -46,6 +47,10 @@ let leaf: Cluster;
 let attached: Cluster;
 let local: Cluster;
 let sharedLogs: Cluster;
+let ilb: Cluster;
+let kubenetByo: Cluster;
+const ILB_VNET = `/subscriptions/${SUBSCRIPTION}/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet`;
+const ILB_NODE_SUBNET = `${ILB_VNET}/subnets/nodes`;
 
 before(async () => {
     devtest = new AksInferenceCluster("dev", {
@@ -92,7 +97,25 @@ before(async () => {
         grantDeployerClusterAdmin: false,
         routerImage: IMAGE,
     });
-    for (const c of [devtest, leaf, attached, local, sharedLogs]) {
+    ilb = new AksInferenceCluster("ilb", {
+        location: "westeurope",
+        resourceGroupName: "rg-ilb",
+        networkPlugin: "azure",
+        vnetSubnetId: ILB_NODE_SUBNET,
+        serviceCidr: "10.2.0.0/16",
+        dnsServiceIp: "10.2.0.10",
+        loadBalancerType: "InternalLoadBalancer",
+        loadBalancerSubnet: "scoring-lb",
+        routerImage: IMAGE,
+    });
+    kubenetByo = new AksInferenceCluster("byo", {
+        location: "westeurope",
+        resourceGroupName: "rg-byo",
+        networkPlugin: "kubenet",
+        vnetSubnetId: ILB_NODE_SUBNET,
+        routerImage: IMAGE,
+    });
+    for (const c of [devtest, leaf, attached, local, sharedLogs, ilb, kubenetByo]) {
         await unwrap(c.requiredHosts);
         await unwrap(c.scoringBaseUrl);
     }
@@ -134,7 +157,11 @@ describe("DevTest + GPU SKU + internal load balancer + local accounts", () => {
         });
         assert.equal(aks.agentPoolProfiles[0].vmSize, "Standard_NC6s_v3");
         assert.equal(aks.agentPoolProfiles[0].count, 1);
-        assert.equal(aks.networkProfile.networkPlugin, "kubenet");
+        // Default network: Azure CNI Overlay with Cilium enforcing NetworkPolicies.
+        assert.equal(aks.networkProfile.networkPlugin, "azure");
+        assert.equal(aks.networkProfile.networkPluginMode, "overlay");
+        assert.equal(aks.networkProfile.networkPolicy, "cilium");
+        assert.equal(aks.networkProfile.networkDataplane, "cilium");
     });
 
     it("uses the admin kubeconfig when local accounts are enabled", () => {
@@ -185,11 +212,10 @@ describe("leaf domain label", () => {
 });
 
 describe("attach mode (resourceId)", () => {
-    it("creates no cluster; reads it through getManagedCluster; attaches it to the workspace", () => {
+    it("creates no cluster and no workspace compute; reads it through getManagedCluster", () => {
         assert.deepEqual(types("att"), [
             "amlaks:index:AksInferenceCluster",
             "azure-native:authorization:RoleAssignment",
-            "azure-native:machinelearningservices:Compute",
             "kubernetes:apps/v1:Deployment",
             "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
             "kubernetes:core/v1:Namespace",
@@ -201,23 +227,25 @@ describe("attach mode (resourceId)", () => {
             "kubernetes:rbac.authorization.k8s.io/v1:Role",
             "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
             "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
+            "pulumi:providers:azure-native",
             "pulumi:providers:kubernetes",
         ]);
         const get = mocks.calls.find(
             (c) => c.token === "azure-native:containerservice:getManagedCluster",
         );
+        // Read in the subscription the id names (not the default provider's).
+        const azure = one(of("att"), "pulumi:providers:azure-native");
+        assert.equal(azure.inputs.subscriptionId, AKS_ID.split("/")[2]);
+        assert.match(get?.provider ?? "", /pulumi:providers:azure-native::att-azure::/);
+        const creds = mocks.calls.find(
+            (c) =>
+                c.token === "azure-native:containerservice:listManagedClusterUserCredentials" &&
+                c.inputs.resourceName === EXISTING_CLUSTER.name,
+        );
+        assert.match(creds?.provider ?? "", /::att-azure::/);
         assert.deepEqual(get?.inputs, {
             resourceGroupName: EXISTING_CLUSTER.rg,
             resourceName: EXISTING_CLUSTER.name,
-        });
-        const compute = one(of("att"), "azure-native:machinelearningservices:Compute").inputs;
-        assert.equal(compute.computeName, "aks-prod");
-        assert.equal(compute.properties.computeType, "AKS");
-        assert.equal(compute.properties.resourceId, AKS_ID);
-        assert.equal(compute.properties.computeLocation, EXISTING_CLUSTER.location);
-        assert.deepEqual(compute.properties.properties, {
-            clusterPurpose: "FastProd",
-            clusterFqdn: EXISTING_CLUSTER.fqdn,
         });
     });
 
@@ -294,5 +322,51 @@ describe("existing Log Analytics workspace", () => {
         const aks = one(of("shared"), "azure-native:containerservice:ManagedCluster").inputs;
         assert.equal(aks.securityProfile.defender.logAnalyticsWorkspaceResourceId, LAW_ID);
         assert.equal(aks.addonProfiles.omsagent.config.logAnalyticsWorkspaceResourceID, LAW_ID);
+    });
+});
+
+describe("internal load balancer in its own subnet", () => {
+    it("Network Contributor covers the VNet, so AKS can place the load balancer in scoring-lb", () => {
+        const net = one(
+            of("ilb"),
+            "azure-native:authorization:RoleAssignment",
+            "ilb-subnet-network",
+        ).inputs;
+        assert.equal(net.scope, ILB_VNET);
+        const svc = one(of("ilb"), "kubernetes:core/v1:Service").inputs;
+        assert.equal(
+            svc.metadata.annotations[
+                "service.beta.kubernetes.io/azure-load-balancer-internal-subnet"
+            ],
+            "scoring-lb",
+        );
+    });
+});
+
+describe("kubenet in your own subnet", () => {
+    it("a user-assigned identity holds Network Contributor on the subnet before the cluster is created", () => {
+        const uai = one(of("byo"), "azure-native:managedidentity:UserAssignedIdentity");
+        const grant = one(
+            of("byo"),
+            "azure-native:authorization:RoleAssignment",
+            "byo-subnet-network",
+        );
+        assert.equal(grant.inputs.scope, ILB_NODE_SUBNET);
+        assert.equal(grant.inputs.principalId, UAI_OID);
+        assert.match(grant.inputs.roleDefinitionId, /4d97b98b-1d4f-4787-a291-c67834d212e7$/);
+        const aks = one(of("byo"), "azure-native:containerservice:ManagedCluster");
+        assert.equal(aks.inputs.identity.type, "UserAssigned");
+        assert.deepEqual(aks.inputs.identity.userAssignedIdentities, [
+            `/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-byo/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${uai.name}`,
+        ]);
+        assert.equal(aks.inputs.networkProfile.networkPolicy, "calico");
+        // Registration order: the grant exists before the cluster is registered (dependsOn).
+        const names = mocks.resources.map((r) => r.name);
+        assert.ok(names.indexOf("byo-subnet-network") < names.indexOf("byo-aks"));
+        // A system-assigned identity (other clusters) is granted after creation instead.
+        assert.equal(
+            one(of("ilb"), "azure-native:containerservice:ManagedCluster").inputs.identity.type,
+            "SystemAssigned",
+        );
     });
 });

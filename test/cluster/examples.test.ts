@@ -18,7 +18,7 @@ pulumi.runtime.setAllConfig(
 );
 
 describe("examples", () => {
-    it("workspace-and-cluster: workspace, DevTest AKS attached as a compute, router", async () => {
+    it("workspace-and-cluster: workspace, DevTest AKS taking its settings from it, router", async () => {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const program = require("../../examples/workspace-and-cluster");
         await new Promise((r) => pulumi.output(program.requiredHosts).apply(r));
@@ -29,11 +29,18 @@ describe("examples", () => {
             "amlaks:index:AksInferenceCluster",
             "azure-native:machinelearningservices:Workspace",
             "azure-native:containerservice:ManagedCluster",
-            "azure-native:machinelearningservices:Compute",
             "kubernetes:apps/v1:Deployment",
         ]) {
             assert.ok(types.has(t), t);
         }
+        assert.ok(!types.has("azure-native:machinelearningservices:Compute"), "no v1 compute");
+        // Region and resource group come from the workspace.
+        const aks = mocks.resources.find(
+            (r) => r.type === "azure-native:containerservice:ManagedCluster",
+        )!;
+        const rg = mocks.resources.find((r) => r.type === "azure-native:resources:ResourceGroup")!;
+        assert.equal(aks.inputs.location, "westeurope");
+        assert.equal(aks.inputs.resourceGroupName, rg.inputs.resourceGroupName);
         // The workspace's Log Analytics workspace is reused by the cluster.
         assert.equal(
             mocks.resources.filter((r) => r.type === "azure-native:operationalinsights:Workspace")

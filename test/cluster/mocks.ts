@@ -15,6 +15,7 @@ export const DEPLOYER_OID = "00000000-0000-0000-0000-0000000000bb";
 export const KUBELET_OID = "00000000-0000-0000-0000-0000000000cc";
 export const LB_IP = "20.1.2.3";
 export const CLUSTER_OID = "00000000-0000-0000-0000-0000000000dd";
+export const UAI_OID = "00000000-0000-0000-0000-0000000000ee";
 
 export interface Recorded {
     type: string;
@@ -124,6 +125,11 @@ function stateFor(args: pulumi.runtime.MockResourceArgs): {
                 },
             };
         }
+        case "azure-native:managedidentity:UserAssignedIdentity":
+            return {
+                id: armId(rg, "Microsoft.ManagedIdentity/userAssignedIdentities", args.name),
+                state: { ...i, name: args.name, principalId: UAI_OID },
+            };
         case "azure-native:resources:ResourceGroup":
             return {
                 id: `/subscriptions/${SUBSCRIPTION}/resourceGroups/${i.resourceGroupName}`,
@@ -237,9 +243,12 @@ function callResult(args: pulumi.runtime.MockCallArgs): Record<string, Any> {
 }
 
 /** Installs the mocks; returns the live lists of registered resources and invokes. */
-export function setupMocks(): { resources: Recorded[]; calls: { token: string; inputs: Any }[] } {
+export function setupMocks(): {
+    resources: Recorded[];
+    calls: { token: string; inputs: Any; provider?: string }[];
+} {
     const resources: Recorded[] = [];
-    const calls: { token: string; inputs: Any }[] = [];
+    const calls: { token: string; inputs: Any; provider?: string }[] = [];
     void pulumi.runtime.setMocks(
         {
             newResource(args) {
@@ -253,7 +262,7 @@ export function setupMocks(): { resources: Recorded[]; calls: { token: string; i
                 return stateFor(args);
             },
             call(args) {
-                calls.push({ token: args.token, inputs: args.inputs });
+                calls.push({ token: args.token, inputs: args.inputs, provider: args.provider });
                 return callResult(args);
             },
         },

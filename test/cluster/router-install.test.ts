@@ -91,6 +91,23 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
         );
         assert.ok(ds.spec.template.spec.tolerations.some((t: Any) => t.key === "nvidia.com/gpu"));
     });
+
+    it("two installs on one cluster get distinct plugin DaemonSets that do not share pods", () => {
+        const a: Any = renderNvidiaDevicePlugin(undefined, "azureml");
+        const b: Any = renderNvidiaDevicePlugin(undefined, "team-b-router");
+        validateK8sObject(b);
+        assert.notEqual(a.metadata.name, b.metadata.name);
+        const matches = (sel: Record<string, string>, labels: Record<string, string>) =>
+            Object.entries(sel).every(([k, v]) => labels[k] === v);
+        assert.equal(
+            matches(a.spec.selector.matchLabels, b.spec.template.metadata.labels),
+            false,
+            "A's selector must not adopt B's pods",
+        );
+        assert.ok(matches(b.spec.selector.matchLabels, b.spec.template.metadata.labels));
+        const long: Any = renderNvidiaDevicePlugin(undefined, "x".repeat(63));
+        assert.ok(long.metadata.name.length <= 63);
+    });
 });
 
 describe("router Deployment: the container contract", () => {

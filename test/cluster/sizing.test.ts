@@ -56,53 +56,45 @@ describe("VM SKU table (R9, R10)", () => {
     });
 });
 
-describe("purpose sizing (R10; both >= 3 nodes and >= 12 vCPUs for production)", () => {
+describe("purpose sizing (R10: the current v1 document's >= 3 nodes; vCPUs are advice)", () => {
+    const clean = { problems: [], advice: [] };
     it("accepts the v1 default (3 x Standard_D3_v2 = 12 vCPUs) for FastProd and DenseProd", () => {
-        assert.deepEqual(checkPurposeSizing("FastProd", "Standard_D3_v2", 3), []);
-        assert.deepEqual(checkPurposeSizing("DenseProd", "Standard_D3_v2", 3), []);
+        assert.deepEqual(checkPurposeSizing("FastProd", "Standard_D3_v2", 3), clean);
+        assert.deepEqual(checkPurposeSizing("DenseProd", "Standard_D3_v2", 3), clean);
     });
 
-    it("rejects too few nodes even with enough vCPUs", () => {
-        assert.deepEqual(checkPurposeSizing("FastProd", "Standard_D16s_v3", 2), [
-            {
-                field: "agentCount",
-                value: 2,
-                rule: "is below 3; FastProd needs at least 3 nodes (use DevTest for smaller clusters)",
-            },
+    it("rejects too few nodes even with enough vCPUs, naming the override", () => {
+        const r = checkPurposeSizing("FastProd", "Standard_D8s_v3", 2);
+        assert.deepEqual(r.advice, []);
+        assert.equal(r.problems.length, 1);
+        assert.equal(r.problems[0].field, "agentCount");
+        assert.equal(r.problems[0].value, 2);
+        assert.match(r.problems[0].rule, /^is below 3; FastProd needs at least 3 nodes/);
+        assert.match(r.problems[0].rule, /allowUndersizedCluster: true/);
+    });
+
+    it("too few vCPUs with enough nodes is advice, not an error", () => {
+        const r = checkPurposeSizing("DenseProd", "Standard_D2s_v3", 3);
+        assert.deepEqual(r.problems, []);
+        assert.deepEqual(r.advice, [
+            "3 x Standard_D2s_v3 gives 6 vCPUs in total; v1 recommended at least 12 for DenseProd (the router and system pods take part of it).",
         ]);
     });
 
-    it("rejects too few vCPUs even with enough nodes", () => {
-        assert.deepEqual(checkPurposeSizing("DenseProd", "Standard_D2s_v3", 3), [
-            {
-                field: "vmSize",
-                value: "Standard_D2s_v3",
-                rule: "gives 6 vCPUs in total (3 x 2 vCPUs); DenseProd needs at least 12 (choose a larger SKU or more nodes)",
-            },
-        ]);
+    it("DevTest: 1 node is fine; under 2 vCPUs is advice", () => {
+        assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B2s", 1), clean);
+        assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B1s", 2), clean);
+        const r = checkPurposeSizing("DevTest", "Standard_B1ms", 1);
+        assert.deepEqual(r.problems, []);
+        assert.equal(r.advice.length, 1);
     });
 
-    it("DevTest needs 2 vCPUs in total", () => {
-        assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B2s", 1), []);
-        assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B1s", 2), []);
-        assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B1ms", 1), [
-            {
-                field: "agentCount",
-                value: 1,
-                rule: "gives 1 vCPUs in total (1 x 1 vCPUs of Standard_B1ms); DevTest needs at least 2",
-            },
-        ]);
-    });
-
-    it("says how to proceed for an unknown SKU, and vmCpuCount overrides the table", () => {
-        const problems = checkPurposeSizing("FastProd", "Standard_X99_v9", 3);
-        assert.equal(problems.length, 1);
-        assert.equal(problems[0].field, "vmSize");
-        assert.equal(
-            problems[0].rule,
-            "is not in the built-in SKU table (components/cluster/sizing.ts), so its vCPU count is unknown and the FastProd sizing rule cannot be checked; set vmCpuCount to the SKU's vCPUs per node (see `az vm list-sizes --location <region>`)",
-        );
-        assert.deepEqual(checkPurposeSizing("FastProd", "Standard_X99_v9", 3, 8), []);
-        assert.equal(checkPurposeSizing("FastProd", "Standard_D3_v2", 3, 2).length, 1);
+    it("accepts an unknown SKU with a warning, and vmCpuCount overrides the table", () => {
+        const r = checkPurposeSizing("FastProd", "Standard_X99_v9", 3);
+        assert.deepEqual(r.problems, []);
+        assert.equal(r.advice.length, 1);
+        assert.match(r.advice[0], /not in the built-in SKU table.*set vmCpuCount/);
+        assert.deepEqual(checkPurposeSizing("FastProd", "Standard_X99_v9", 3, 8), clean);
+        assert.equal(checkPurposeSizing("FastProd", "Standard_D3_v2", 3, 2).advice.length, 1);
     });
 });

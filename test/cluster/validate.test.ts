@@ -56,7 +56,12 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         const r = validateAksInferenceClusterArgs(BASE);
         assert.equal(r.mode, "create");
         assert.equal(r.purpose, "FastProd");
-        assert.equal(r.networkPlugin, "kubenet");
+        // Today's AKS default, not v1's kubenet (retired by Azure), always with a policy engine.
+        assert.equal(r.networkPlugin, "azure");
+        assert.deepEqual(
+            [r.network.networkPluginMode, r.network.networkPolicy, r.network.networkDataplane],
+            ["overlay", "cilium", "cilium"],
+        );
         assert.equal(r.loadBalancerType, "PublicIp");
         assert.equal(r.routerNamespace, "azureml");
         assert.equal(r.agentCount, 3);
@@ -68,7 +73,11 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         assert.equal(r.defenderEnabled, true);
         assert.equal(r.containerInsightsEnabled, true);
         assert.equal(r.tls, false);
-        assert.equal(r.attachToWorkspace, false);
+        // The v1 default (plain HTTP on a public IP) works, with a warning at preview.
+        assert.equal(r.warnings.length, 1);
+        assert.match(r.warnings[0], /plain HTTP on a public IP.*clear text/);
+        const internal = { ...BASE, loadBalancerType: "InternalLoadBalancer" };
+        assert.deepEqual(validateAksInferenceClusterArgs(internal).warnings, []);
         assert.equal(
             validateAksInferenceClusterArgs({ ...BASE, clusterPurpose: "DevTest", agentCount: 1 })
                 .skuTier,
@@ -270,12 +279,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
                 [
                     "agentCount",
                     1,
-                    "is below 3; FastProd needs at least 3 nodes (use DevTest for smaller clusters)",
-                ],
-                [
-                    "vmSize",
-                    "Standard_D4s_v3",
-                    "gives 4 vCPUs in total (1 x 4 vCPUs); FastProd needs at least 12 (choose a larger SKU or more nodes)",
+                    `is below 3; FastProd needs at least 3 nodes (R10, current v1 "Deploy to AKS" document) so the router's replicas sit on different nodes. Use DevTest, add nodes, or set allowUndersizedCluster: true to deploy anyway`,
                 ],
             ],
         );
@@ -403,46 +407,55 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
             [
                 "agentCount",
                 2,
-                "is below 3; FastProd needs at least 3 nodes (use DevTest for smaller clusters)",
-            ],
-            [
-                "vmSize",
-                "Standard_D3_v2",
-                "gives 8 vCPUs in total (2 x 4 vCPUs); FastProd needs at least 12 (choose a larger SKU or more nodes)",
+                `is below 3; FastProd needs at least 3 nodes (R10, current v1 "Deploy to AKS" document) so the router's replicas sit on different nodes. Use DevTest, add nodes, or set allowUndersizedCluster: true to deploy anyway`,
             ],
         ]);
-        expectProblems({ ...BASE, vmSize: "Standard_B2s" }, [
-            [
-                "vmSize",
-                "Standard_B2s",
-                "gives 6 vCPUs in total (3 x 2 vCPUs); FastProd needs at least 12 (choose a larger SKU or more nodes)",
-            ],
-        ]);
-        assert.deepEqual(problems({ ...BASE, clusterPurpose: "DevTest", agentCount: 1 }), []);
-        expectProblems(
-            { ...BASE, clusterPurpose: "DevTest", agentCount: 1, vmSize: "Standard_B1s" },
-            [
-                [
-                    "agentCount",
-                    1,
-                    "gives 1 vCPUs in total (1 x 1 vCPUs of Standard_B1s); DevTest needs at least 2",
-                ],
-            ],
+        // The older vCPU figure is advice only (issue 11 item 6).
+        const small = validateAksInferenceClusterArgs({ ...BASE, vmSize: "Standard_B2s" });
+        assert.match(
+            small.warnings.join("\n"),
+            /gives 6 vCPUs in total; v1 recommended at least 12/,
         );
+        assert.deepEqual(problems({ ...BASE, clusterPurpose: "DevTest", agentCount: 1 }), []);
     });
 
-    it("an unknown SKU needs vmCpuCount", () => {
-        expectProblems(
-            { ...BASE, clusterPurpose: "DevTest", vmSize: "Standard_Q2_v9", agentCount: 1 },
+    it("allowUndersizedCluster: 2 x 8-vCPU nodes pass with a warning", () => {
+        const args = { ...BASE, agentCount: 2, vmSize: "Standard_D8s_v3" };
+        assert.equal(problems(args).length, 1);
+        const r = validateAksInferenceClusterArgs({ ...args, allowUndersizedCluster: true });
+        assert.equal(r.warnings.filter((w) => w.startsWith("allowUndersizedCluster:")).length, 1);
+        expectProblems({ ...args, allowUndersizedCluster: "yes" } as never, [
+            ["allowUndersizedCluster", "yes", "must be true or false"],
             [
-                [
-                    "vmSize",
-                    "Standard_Q2_v9",
-                    "is not in the built-in SKU table (components/cluster/sizing.ts), so its vCPU count is unknown and the DevTest sizing rule cannot be checked; set vmCpuCount to the SKU's vCPUs per node (see `az vm list-sizes --location <region>`)",
-                ],
+                "agentCount",
+                2,
+                `is below 3; FastProd needs at least 3 nodes (R10, current v1 "Deploy to AKS" document) so the router's replicas sit on different nodes. Use DevTest, add nodes, or set allowUndersizedCluster: true to deploy anyway`,
             ],
+        ]);
+    });
+
+    it("an FPGA SKU is accepted with a warning that FPGA services are not supported", () => {
+        const r = validateAksInferenceClusterArgs({ ...BASE, vmSize: "Standard_NP10s" });
+        assert.equal(r.fpga, true);
+        assert.match(r.warnings.join("\n"), /FPGA model services are not supported/);
+        const cpu = validateAksInferenceClusterArgs(BASE);
+        assert.ok(!cpu.warnings.some((w) => w.includes("FPGA")));
+    });
+
+    it("an unknown SKU is accepted with a warning; vmCpuCount silences it", () => {
+        const unknown = {
+            ...BASE,
+            clusterPurpose: "DevTest",
+            vmSize: "Standard_Q2_v9",
+            agentCount: 1,
+        };
+        assert.deepEqual(problems(unknown), []);
+        assert.match(
+            validateAksInferenceClusterArgs(unknown).warnings.join("\n"),
+            /"Standard_Q2_v9" is not in the built-in SKU table/,
         );
-        assert.deepEqual(problems({ ...BASE, vmSize: "Standard_Q2_v9", vmCpuCount: 4 }), []);
+        const known = validateAksInferenceClusterArgs({ ...unknown, vmCpuCount: 4 });
+        assert.ok(!known.warnings.some((w) => w.includes("SKU table")));
     });
 
     it("sizing is skipped while a value is an unresolved Output, and in attach mode", () => {
@@ -457,7 +470,7 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
 describe("validateAksInferenceClusterArgs: network (R11)", () => {
     it("Azure CNI needs subnet, service CIDR and DNS IP together", () => {
         const rule =
-            'is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)';
+            'is required with networkPlugin "azure" in subnet mode (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together, or set networkPluginMode "overlay")';
         expectProblems({ ...BASE, networkPlugin: "azure" }, [
             ["vnetSubnetId", undefined, rule],
             ["serviceCidr", undefined, rule],
@@ -468,11 +481,68 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
             [
                 "podCidr",
                 "10.244.0.0/16",
-                'is only used with networkPlugin "kubenet" (Azure CNI gives pods addresses from the subnet)',
+                'is only used with networkPlugin "kubenet" or networkPluginMode "overlay" (Azure CNI in subnet mode gives pods addresses from the subnet)',
             ],
         ]);
         expectProblems({ ...BASE, networkPlugin: "calico" }, [
-            ["networkPlugin", "calico", 'must be one of "kubenet", "azure"'],
+            ["networkPlugin", "calico", 'must be one of "azure", "kubenet"'],
+        ]);
+    });
+
+    it("always picks a NetworkPolicy engine; v1 plugin values keep working", () => {
+        const net = (extra: Record<string, unknown>) =>
+            validateAksInferenceClusterArgs({ ...BASE, ...extra } as never).network;
+        assert.deepEqual(net({ networkPlugin: "kubenet" }), {
+            networkPlugin: "kubenet",
+            networkPluginMode: undefined,
+            networkPolicy: "calico",
+            networkDataplane: undefined,
+            usesPodCidr: true,
+            needsSubnet: false,
+        });
+        const v1Cni = net(CNI);
+        assert.deepEqual([v1Cni.networkPluginMode, v1Cni.networkPolicy], ["subnet", "calico"]);
+        assert.equal(net({ ...CNI, networkPolicy: "azure" }).networkPolicy, "azure");
+        // Overlay needs no subnet and takes a pod range.
+        assert.deepEqual(
+            problems({
+                ...BASE,
+                networkPlugin: "azure",
+                networkPluginMode: "overlay",
+                podCidr: "192.168.0.0/16",
+            }),
+            [],
+        );
+        assert.equal(net({ networkPolicy: "calico" }).networkDataplane, undefined);
+    });
+
+    it("refuses engine combinations AKS does not support, and no engine at all", () => {
+        expectProblems({ ...BASE, networkPlugin: "kubenet", networkPolicy: "cilium" }, [
+            [
+                "networkPolicy",
+                "cilium",
+                'must be "calico" with networkPlugin "kubenet" (the only engine AKS supports for kubenet)',
+            ],
+        ]);
+        expectProblems({ ...BASE, ...CNI, networkPolicy: "cilium" }, [
+            [
+                "networkPolicy",
+                "cilium",
+                'needs networkPluginMode "overlay" (the Cilium dataplane does not take pod addresses from the node subnet); use "calico" or "azure" in subnet mode',
+            ],
+        ]);
+        expectProblems({ ...BASE, networkPolicy: "azure" }, [
+            [
+                "networkPolicy",
+                "azure",
+                'needs networkPluginMode "subnet" (Azure Network Policy Manager does not support overlay); use "cilium" or "calico" with overlay',
+            ],
+        ]);
+        expectProblems({ ...BASE, networkPolicy: "none" }, [
+            ["networkPolicy", "none", 'must be one of "cilium", "calico", "azure"'],
+        ]);
+        expectProblems({ ...BASE, networkPlugin: "kubenet", networkPluginMode: "overlay" }, [
+            ["networkPluginMode", "overlay", 'is only used with networkPlugin "azure"'],
         ]);
     });
 
@@ -878,13 +948,14 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
                 ],
             ],
         );
-        assert.equal(
+        // v1 programs still validate; they are told nothing is registered any more.
+        assert.match(
             validateAksInferenceClusterArgs({
                 ...BASE,
                 workspaceName: "ws1",
                 workspaceResourceGroupName: "rg",
-            }).attachToWorkspace,
-            true,
+            }).warnings.join("\n"),
+            /no longer register the cluster as a v1 AKS compute/,
         );
     });
 
@@ -980,9 +1051,9 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
                 "  - location: (unset) is required when creating a cluster",
                 "  - resourceGroupName: (unset) is required when creating a cluster",
                 "  - agentCount: 0 must be a whole number from 1 to 1000",
-                '  - vnetSubnetId: (unset) is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
-                '  - serviceCidr: (unset) is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
-                '  - dnsServiceIp: (unset) is required with networkPlugin "azure" (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together)',
+                '  - vnetSubnetId: (unset) is required with networkPlugin "azure" in subnet mode (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together, or set networkPluginMode "overlay")',
+                '  - serviceCidr: (unset) is required with networkPlugin "azure" in subnet mode (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together, or set networkPluginMode "overlay")',
+                '  - dnsServiceIp: (unset) is required with networkPlugin "azure" in subnet mode (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together, or set networkPluginMode "overlay")',
                 '  - loadBalancerSubnet: "x" is only used with loadBalancerType "InternalLoadBalancer"',
                 "  - sslCertPem: (unset) is required when any of sslCname, sslCertPem, sslKeyPem is set (custom certificate: give all three)",
                 "  - sslKeyPem: (unset) is required when any of sslCname, sslCertPem, sslKeyPem is set (custom certificate: give all three)",

@@ -125,4 +125,57 @@ describe("AksWebservice on AksInferenceCluster (kubeconfig mode)", () => {
         await settle(resources);
         assert.equal(resources.length, before);
     });
+
+    test("the cluster's own plain vmSize refuses a GPU service before any child (no clusterGpuEnabled)", async () => {
+        const cpu = new AksInferenceCluster("cpu", {
+            kubeconfig: KUBECONFIG,
+            clusterPurpose: "DevTest",
+            vmSize: "Standard_D4s_v3",
+            routerImage: "localhost:5000/amlaks-router:dev",
+            routerServiceType: "ClusterIP",
+        });
+        assert.equal(cpu.gpuKnown, false);
+        assert.equal(cpu.vmSize, "Standard_D4s_v3");
+        await settle(resources);
+        const before = resources.length;
+        assert.throws(
+            () =>
+                new AksWebservice("gpu2", {
+                    cluster: cpu,
+                    image: ENV_IMAGE,
+                    entryScript: "score.py",
+                    sourceDirectory: project.src,
+                    registryServer: "localhost:5000",
+                    gpuCores: 1,
+                }),
+            (e: unknown) =>
+                e instanceof ValidationError &&
+                /gpuCores: 1 needs a cluster created with a GPU VM size/.test(e.message),
+        );
+        await settle(resources);
+        assert.deepEqual(
+            resources.slice(before).map((r) => r.name),
+            [],
+            "nothing registered, not even the component",
+        );
+    });
+
+    test("image accepts a pinned image reference string (as imageRef)", async () => {
+        const svc = new AksWebservice("bystring", {
+            cluster,
+            image: ENV_IMAGE,
+            entryScript: "score.py",
+            sourceDirectory: project.src,
+            modelDelivery: "prebuilt",
+            namespace: "models",
+        });
+        assert.equal(await unwrap(svc.imageRef), ENV_IMAGE);
+        await settle(resources);
+        const d: Any = one(
+            resources,
+            "kubernetes:apps/v1:Deployment",
+            "bystring-deployment",
+        ).inputs;
+        assert.equal(d.spec.template.spec.containers[0].image, ENV_IMAGE);
+    });
 });

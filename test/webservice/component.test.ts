@@ -528,6 +528,20 @@ describe("bad inputs fail before any child exists", () => {
         );
     });
 
+    test("a cluster on Kubernetes 1.29 gets the exec preStop (the native sleep action needs 1.30)", async () => {
+        const old = { ...fakeCluster("old", false), kubernetesVersion: "1.29" };
+        await deploy("oldk8s", { cluster: old, modelDelivery: "prebuilt" });
+        const d = byType("oldk8s", "kubernetes:apps/v1:Deployment", "deployment").inputs;
+        assert.deepEqual(d.spec.template.spec.containers[0].lifecycle.preStop, {
+            exec: { command: ["sleep", "10"] },
+        });
+        await deploy("newk8s", { cluster: old, modelDelivery: "prebuilt", preStopAction: "sleep" });
+        const n = byType("newk8s", "kubernetes:apps/v1:Deployment", "deployment").inputs;
+        assert.deepEqual(n.spec.template.spec.containers[0].lifecycle.preStop, {
+            sleep: { seconds: 10 },
+        });
+    });
+
     test("GPU service on a GPU cluster deploys with nvidia.com/gpu limits", async () => {
         await deploy("gpusvc", { gpuCores: 1, cluster: fakeCluster("gpu", true) });
         const d = byType("gpusvc", "kubernetes:apps/v1:Deployment", "deployment").inputs;

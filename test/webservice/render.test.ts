@@ -29,6 +29,8 @@ import {
     renderAuthSecret,
     renderDeployment,
     renderNetworkPolicy,
+    INSTANCE_METADATA_IP,
+    preStopActionFor,
     renderPodDisruptionBudget,
     renderService,
     renderSettingsAnnotation,
@@ -36,6 +38,8 @@ import {
     terminationGracePeriodSeconds,
     type WebserviceRenderInput,
 } from "../../components/webservice/render";
+import { cidrContains, parseCidr, parseIpv4 } from "../../components/cluster/network";
+import { APP_ROOT, renderAppLayerDockerfile } from "../../components/image/context";
 import { validateK8s } from "./helpers";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -366,10 +370,81 @@ describe("Service, Secret, NetworkPolicy, PodDisruptionBudget", () => {
         assert.equal(renderAuthSecret(input({ authEnabled: false })), undefined);
     });
 
-    test("NetworkPolicy: only router pods of the router namespace reach model pods on 5001; egress open (R25)", () => {
+    test("the entry script can write its working directory (v1): the app folder belongs to the pod's user", () => {
+        const pod: Any = (renderDeployment(input({})) as Any).spec.template.spec;
+        const c = pod.containers[0];
+        const uid = c.securityContext.runAsUser ?? pod.securityContext.runAsUser;
+        assert.equal(c.securityContext.readOnlyRootFilesystem, undefined);
+        assert.equal(c.workingDir, undefined, "the image's WORKDIR (the app folder) is used");
+        const dockerfile = renderAppLayerDockerfile(
+            `x.azurecr.io/env@sha256:${"a".repeat(64)}`,
+            {},
+            true,
+            "s",
+            "m",
+        );
+        assert.match(dockerfile, new RegExp(`^COPY --chown=${uid}:${uid} app/ ${APP_ROOT}/$`, "m"));
+        // Models stay read-only for the model server.
+        assert.match(dockerfile, /^COPY azureml-models\//m);
+    });
+
+    test("preStop pause: native sleep from Kubernetes 1.30, exec of sleep on older clusters", () => {
+        assert.equal(preStopActionFor(undefined), "sleep");
+        assert.equal(preStopActionFor("1.30"), "sleep");
+        assert.equal(preStopActionFor("1.31.2"), "sleep");
+        assert.equal(preStopActionFor("1.29"), "exec");
+        assert.equal(preStopActionFor("1.27.9"), "exec");
+        const old: Any = renderDeployment({ ...input({}), preStopAction: "exec" });
+        assert.deepEqual(container(old).lifecycle, {
+            preStop: { exec: { command: ["sleep", "10"] } },
+        });
+        validateK8s(old);
+    });
+
+    test("NetworkPolicy egress: DNS, pods and the internet allowed; the instance metadata endpoint is not", () => {
+        const np: Any = renderNetworkPolicy(input({}));
+        assert.ok(np.spec.policyTypes.includes("Egress"), "egress rules are ignored without it");
+        // A small NetworkPolicy evaluator: a destination is either a pod (namespace given) or an
+        // address outside the pod network.
+        const allows = (dest: { ip: string; podNamespace?: string }): boolean =>
+            (np.spec.egress as Any[]).some(
+                (rule) =>
+                    (rule.to as Any[]).some((peer) => {
+                        if (peer.namespaceSelector && dest.podNamespace !== undefined) {
+                            const want = peer.namespaceSelector.matchLabels ?? {};
+                            return Object.entries(want).every(
+                                ([k, v]) =>
+                                    k === "kubernetes.io/metadata.name" && v === dest.podNamespace,
+                            );
+                        }
+                        if (
+                            !peer.ipBlock ||
+                            dest.ip.includes(":") !== peer.ipBlock.cidr.includes(":")
+                        ) {
+                            return false;
+                        }
+                        if (dest.ip.includes(":")) return peer.ipBlock.cidr === "::/0";
+                        const inBlock = (c: string) =>
+                            cidrContains(parseCidr(c)!, parseIpv4(dest.ip)!);
+                        return (
+                            inBlock(peer.ipBlock.cidr) &&
+                            !((peer.ipBlock.except ?? []) as string[]).some(inBlock)
+                        );
+                    }) && rule.ports === undefined,
+            );
+        assert.equal(allows({ ip: INSTANCE_METADATA_IP }), false, "IMDS must be unreachable");
+        assert.equal(allows({ ip: "10.244.0.12", podNamespace: "kube-system" }), true, "CoreDNS");
+        assert.equal(allows({ ip: "168.63.129.16" }), true, "Azure DNS");
+        assert.equal(allows({ ip: "20.38.100.4" }), true, "storage, registries, APIs");
+        assert.equal(allows({ ip: "10.244.1.7", podNamespace: "azureml-services" }), true);
+        assert.equal(allows({ ip: "2001:db8::1" }), true);
+        assert.equal(allows({ ip: "169.254.169.253" }), true, "only the metadata address is cut");
+    });
+
+    test("NetworkPolicy: only router pods of the router namespace reach model pods on 5001 (R25)", () => {
         const i = input({ namespace: "models" });
         const np: Any = renderNetworkPolicy(i);
-        assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
+        assert.deepEqual(np.spec.policyTypes, ["Ingress", "Egress"]);
         assert.deepEqual(
             np.spec.podSelector.matchLabels,
             (renderDeployment(i) as Any).spec.selector.matchLabels,

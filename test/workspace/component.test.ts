@@ -129,7 +129,8 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
         assert.equal(w.workspaceName, "ml-ws");
         assert.deepEqual(w.identity, { type: "SystemAssigned" });
         assert.deepEqual(w.sku, { name: "Basic", tier: "Basic" });
-        assert.equal(w.systemDatastoresAuthMode, "identity");
+        // The API's casing (the service rejects "identity").
+        assert.equal(w.systemDatastoresAuthMode, "Identity");
         assert.equal(w.publicNetworkAccess, "Enabled");
         assert.equal(w.hbiWorkspace, false);
         assert.equal(
@@ -202,5 +203,29 @@ describe("AmlWorkspace: existing resources by id", () => {
             /^InstrumentationKey=9999/,
         );
         assert.equal(await pulumi.isSecret(existing.applicationInsightsConnectionString), true);
+    });
+});
+
+describe("AmlWorkspace: destroy, then up again (purge-protected key vault)", () => {
+    it("keyVaultRecoverSoftDeleted recovers the soft-deleted vault instead of failing on its name", async () => {
+        const again = new AmlWorkspace("again", {
+            location: "westeurope",
+            resourceGroupName: "rg-again",
+            keyVaultRecoverSoftDeleted: true,
+            systemDatastoresAuthMode: "accessKey",
+        });
+        await unwrap(again.keyVaultId);
+        await settle(mocks.resources);
+        const kv = one(of("again"), "azure-native:keyvault:Vault").inputs;
+        assert.equal(kv.properties.createMode, "recover");
+        assert.equal(kv.properties.enablePurgeProtection, true, "still purge-protected");
+        assert.equal(kv.properties.createMode && kv.vaultName.startsWith("kv-again-"), true);
+        const w = one(of("again"), "azure-native:machinelearningservices:Workspace").inputs;
+        assert.equal(w.systemDatastoresAuthMode, "AccessKey", "the API's casing");
+        // The default vault is created normally.
+        assert.equal(
+            one(of("ml"), "azure-native:keyvault:Vault").inputs.properties.createMode,
+            undefined,
+        );
     });
 });

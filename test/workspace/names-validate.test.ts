@@ -90,6 +90,7 @@ describe("validateAmlWorkspaceArgs", () => {
             createApplicationInsights: true,
             createRegistry: true,
             keyVaultEnablePurgeProtection: true,
+            keyVaultRecoverSoftDeleted: false,
         });
     });
 
@@ -231,7 +232,7 @@ describe("validateAmlWorkspaceArgs", () => {
             [
                 ["sku", "Enterprise", 'must be one of "Basic", "Free", "Standard", "Premium"'],
                 ["publicNetworkAccess", "Off", 'must be one of "Enabled", "Disabled"'],
-                ["systemDatastoresAuthMode", "key", 'must be one of "identity", "accessKey"'],
+                ["systemDatastoresAuthMode", "key", 'must be one of "Identity", "AccessKey"'],
                 [
                     "storageSku",
                     "Premium_LRS",
@@ -261,7 +262,7 @@ describe("validateAmlWorkspaceArgs", () => {
                 [
                     "systemDatastoresAuthMode",
                     "accessKey",
-                    'needs shared key access on the storage account; use "identity" or set storageAllowSharedKeyAccess to true',
+                    'needs shared key access on the storage account; use "Identity" or set storageAllowSharedKeyAccess to true',
                 ],
             ],
         );
