@@ -16,6 +16,7 @@ import {
     type RequiredHost,
 } from "./lib/required-hosts";
 import type { JsonObject } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const CNI_EGRESS_ALLOWS_REQUIRED_HOSTS = "cni-egress-allows-required-hosts";
 
@@ -24,7 +25,7 @@ interface Config {
     readonly firewallManagedElsewhere: boolean;
 }
 
-export const cniEgressAllowsRequiredHosts = stackPolicy<Config>({
+export const cniEgressAllowsRequiredHosts: StackValidationPolicy = stackPolicy<Config>({
     name: CNI_EGRESS_ALLOWS_REQUIRED_HOSTS,
     description:
         "Azure CNI clusters whose egress goes through a firewall or user-defined routes must be allowed to reach every host of R23 (R11, R23, R24).",

@@ -5,10 +5,11 @@
 import { clusterLabel, isManagedCluster } from "./lib/azure";
 import { resourcePolicy } from "./lib/core";
 import { at, bool, getCaseInsensitive, isUnknown } from "./lib/values";
+import type { ResourceValidationPolicy } from "@pulumi/policy/policy";
 
 export const CONTAINER_INSIGHTS = "container-insights";
 
-export const containerInsights = resourcePolicy({
+export const containerInsights: ResourceValidationPolicy = resourcePolicy({
     name: CONTAINER_INSIGHTS,
     description:
         "AKS inference clusters should run Container Insights: container logs are not stored otherwise (R22).",

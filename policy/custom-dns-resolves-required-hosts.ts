@@ -14,6 +14,7 @@ import {
     type RequiredHost,
 } from "./lib/required-hosts";
 import { arr, at, isUnknown, type JsonObject, str } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const CUSTOM_DNS_RESOLVES_REQUIRED_HOSTS = "custom-dns-resolves-required-hosts";
 
@@ -82,7 +83,7 @@ function linked(zone: ResourceView, vnet: ResourceView | undefined, all: readonl
     });
 }
 
-export const customDnsResolvesRequiredHosts = stackPolicy<Config>({
+export const customDnsResolvesRequiredHosts: StackValidationPolicy = stackPolicy<Config>({
     name: CUSTOM_DNS_RESOLVES_REQUIRED_HOSTS,
     description:
         "A VNet with custom DNS servers must resolve every host of R23 for the AKS clusters in it; private endpoints need their privatelink DNS zone linked to the cluster's VNet (R11, R23).",

@@ -5,6 +5,7 @@
 import { clusterLabel, isAzureType, isManagedCluster } from "./lib/azure";
 import { stackPolicy } from "./lib/core";
 import { at, bool, isUnknown, type JsonObject, str } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const DEFENDER_FOR_CONTAINERS = "defender-for-containers";
 
@@ -12,7 +13,7 @@ interface Config {
     readonly enabledAtSubscriptionLevel: boolean;
 }
 
-export const defenderForContainers = stackPolicy<Config>({
+export const defenderForContainers: StackValidationPolicy = stackPolicy<Config>({
     name: DEFENDER_FOR_CONTAINERS,
     description:
         "AKS inference clusters should run Microsoft Defender for Containers (vulnerability scanning, R39).",

@@ -9,6 +9,7 @@ import { type ResourceView, stackPolicy } from "./lib/core";
 import { clusterOf } from "./lib/graph";
 import { isKind, isModelDeployment, refOf, settingsOf } from "./lib/k8s";
 import { arr, at, bool, containsUnknown, isObject, num } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const GPU_SERVICE_ON_GPU_CLUSTER = "gpu-service-on-gpu-cluster";
 
@@ -43,7 +44,7 @@ function acceleratorsOf(dep: ResourceView): Ask | "unknown" {
     return { gpu, fpga };
 }
 
-export const gpuServiceOnGpuCluster = stackPolicy({
+export const gpuServiceOnGpuCluster: StackValidationPolicy = stackPolicy({
     name: GPU_SERVICE_ON_GPU_CLUSTER,
     description:
         "GPU and FPGA model services need a cluster created with a GPU/FPGA VM size; node pools added later are not supported (R9).",

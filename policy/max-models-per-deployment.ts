@@ -17,6 +17,7 @@ import {
     num,
     str,
 } from "./lib/values";
+import type { ResourceValidationPolicy } from "@pulumi/policy/policy";
 
 export const MAX_MODELS_PER_DEPLOYMENT = "max-models-per-deployment";
 
@@ -42,7 +43,7 @@ function mountedModels(dep: JsonObject): number {
     return seen.size;
 }
 
-export const maxModelsPerDeployment = resourcePolicy<Config>({
+export const maxModelsPerDeployment: ResourceValidationPolicy = resourcePolicy<Config>({
     name: MAX_MODELS_PER_DEPLOYMENT,
     description: `A model deployment (one container) serves at most ${MAX_MODELS_PER_SERVICE} models (R27).`,
     severity: "high",

@@ -9,6 +9,7 @@ import { type ResourceView, stackPolicy } from "./lib/core";
 import { clusterOf } from "./lib/graph";
 import { isKind, isModelDeployment, namespaceOf, podLabelsOf, refOf, selects } from "./lib/k8s";
 import { at, isUnknown, str, stringMap } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const NETWORK_POLICY_ENFORCED = "network-policy-enforced";
 
@@ -23,7 +24,7 @@ function guardsModelPods(np: ResourceView, models: readonly ResourceView[]): boo
     return models.some((m) => namespaceOf(m) === ns && selects(selector, podLabelsOf(m)));
 }
 
-export const networkPolicyEnforced = stackPolicy({
+export const networkPolicyEnforced: StackValidationPolicy = stackPolicy({
     name: NETWORK_POLICY_ENFORCED,
     description:
         "Clusters whose model pods are guarded by a NetworkPolicy must run a network policy engine, or the policy is not enforced (R5).",

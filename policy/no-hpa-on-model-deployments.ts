@@ -7,6 +7,7 @@ import { MODEL_DEPLOYMENT_LABEL, SERVICE_LABEL } from "../components/webservice/
 import { stackPolicy } from "./lib/core";
 import { isKind, isModelDeployment, nameOf, namespaceOf, refOf, tokenApiVersion } from "./lib/k8s";
 import { at, isUnknown, str, stringMap } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const NO_HPA_ON_MODEL_DEPLOYMENTS = "no-hpa-on-model-deployments";
 
@@ -17,7 +18,7 @@ function autoscalerLabel(type: string): string {
         : `HorizontalPodAutoscaler (${tokenApiVersion(type)})`;
 }
 
-export const noHpaOnModelDeployments = stackPolicy({
+export const noHpaOnModelDeployments: StackValidationPolicy = stackPolicy({
     name: NO_HPA_ON_MODEL_DEPLOYMENTS,
     description:
         "No HorizontalPodAutoscaler or KEDA ScaledObject may target a model Deployment: the amlaks router autoscales model services (R29).",

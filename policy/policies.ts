@@ -2,7 +2,7 @@
  * Every policy of the amlaks pack, in the order the docs list them. Shared by `index.ts` (which
  * builds the `PolicyPack`) and `testing.ts` (`evaluatePolicyPack`), so both run the same objects.
  */
-import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy/policy";
 import { cniEgressAllowsRequiredHosts } from "./cni-egress-allows-required-hosts";
 import { containerInsights } from "./container-insights";
 import { customDnsResolvesRequiredHosts } from "./custom-dns-resolves-required-hosts";

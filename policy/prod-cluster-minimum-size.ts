@@ -19,6 +19,7 @@ import { type ResourceView, stackPolicy } from "./lib/core";
 import { clusterOf, componentCluster, computesOf } from "./lib/graph";
 import { AKS_INFERENCE_CLUSTER_TOKEN, isKind, isRouterSelector, podLabelsOf } from "./lib/k8s";
 import { arr, at, isUnknown, num, str } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const PROD_CLUSTER_MINIMUM_SIZE = "prod-cluster-minimum-size";
 
@@ -82,7 +83,7 @@ function checkPools(
     );
 }
 
-export const prodClusterMinimumSize = stackPolicy({
+export const prodClusterMinimumSize: StackValidationPolicy = stackPolicy({
     name: PROD_CLUSTER_MINIMUM_SIZE,
     description: `FastProd and DenseProd inference clusters need at least ${PROD_MIN_NODES} nodes (R10).`,
     severity: "medium",

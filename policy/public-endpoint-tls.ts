@@ -19,6 +19,7 @@ import {
     refOf,
 } from "./lib/k8s";
 import { arr, at, containsUnknown, isUnknown, str, stringMap } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const PUBLIC_ENDPOINT_TLS = "public-endpoint-tls";
 
@@ -114,7 +115,7 @@ function checkCompute(c: ResourceView, ctx: CheckContext<unknown>): void {
     );
 }
 
-export const publicEndpointTls = stackPolicy({
+export const publicEndpointTls: StackValidationPolicy = stackPolicy({
     name: PUBLIC_ENDPOINT_TLS,
     description: "Scoring endpoints reachable from the internet must terminate TLS (R6).",
     severity: "high",

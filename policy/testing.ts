@@ -16,7 +16,7 @@ import type {
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationPolicy,
-} from "@pulumi/policy";
+} from "@pulumi/policy/policy";
 import * as pulumi from "@pulumi/pulumi";
 import { type ResolvedPolicyConfig, reconcileConfig } from "./lib/config";
 import { notForType } from "./lib/core";

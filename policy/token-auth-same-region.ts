@@ -8,6 +8,7 @@ import { type ResourceView, stackPolicy } from "./lib/core";
 import { clusterOf, computesOf } from "./lib/graph";
 import { AML_WORKSPACE_TOKEN, isModelDeployment, refOf, usesTokenAuth } from "./lib/k8s";
 import { isUnknown, str } from "./lib/values";
+import type { StackValidationPolicy } from "@pulumi/policy/policy";
 
 export const TOKEN_AUTH_SAME_REGION = "token-auth-same-region";
 
@@ -18,7 +19,7 @@ function region(v: unknown): string | undefined {
     return s ? normalizeRegion(s) : undefined;
 }
 
-export const tokenAuthSameRegion = stackPolicy({
+export const tokenAuthSameRegion: StackValidationPolicy = stackPolicy({
     name: TOKEN_AUTH_SAME_REGION,
     description:
         "Web services with token auth should run on a cluster in the same region as the workspace (R38).",

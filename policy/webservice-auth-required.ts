@@ -6,10 +6,11 @@
 import { resourcePolicy } from "./lib/core";
 import { isKind, isModelDeployment, refOf, settingsOf } from "./lib/k8s";
 import { str } from "./lib/values";
+import type { ResourceValidationPolicy } from "@pulumi/policy/policy";
 
 export const WEBSERVICE_AUTH_REQUIRED = "webservice-auth-required";
 
-export const webserviceAuthRequired = resourcePolicy({
+export const webserviceAuthRequired: ResourceValidationPolicy = resourcePolicy({
     name: WEBSERVICE_AUTH_REQUIRED,
     description: "Model web services must require key or token authentication (R5, R35).",
     severity: "high",

@@ -4,7 +4,7 @@
  * every level, per-policy entries (a level, or `{ enforcementLevel, ...properties }`) override,
  * and the result is checked against each policy's config schema. Pure.
  */
-import type { EnforcementLevel, Policy, PolicyPackConfig } from "@pulumi/policy";
+import type { EnforcementLevel, Policy, PolicyPackConfig } from "@pulumi/policy/policy";
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import { isObject, type JsonObject } from "./values";
 

@@ -16,7 +16,7 @@ import type {
     Severity,
     StackValidationArgs,
     StackValidationPolicy,
-} from "@pulumi/policy";
+} from "@pulumi/policy/policy";
 import type { PolicyConfigJSONSchema } from "@pulumi/policy/schema";
 import { isObject, type JsonObject, unproxy } from "./values";
 import { type ConfigWaiver, findWaiver, readConfigWaivers } from "./waivers";

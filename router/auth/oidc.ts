@@ -21,9 +21,11 @@ import {
     errors,
     jwksCache,
     type JSONWebKeySet,
-    type JWTVerifyGetKey,
     type RemoteJWKSet,
 } from "jose";
+// jose is ESM-only: a plain import in the emitted .d.ts breaks CommonJS programs resolved with
+// node16/nodenext (issue 17).
+import type { JWTVerifyGetKey } from "jose" with { "resolution-mode": "import" };
 import type { Logger } from "pino";
 import type { OidcTrust } from "../types";
 
