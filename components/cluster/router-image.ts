@@ -21,7 +21,7 @@ import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import { registryAuth } from "../image/acr-credentials";
 import * as pulumi from "@pulumi/pulumi";
-import { Problems } from "../common/validation";
+import { knownValue, Problems } from "../common/validation";
 import { DEFAULT_PLATFORM, canonicalJson, isImageReference } from "../image/hash";
 import {
     RegistryError,
@@ -165,10 +165,7 @@ export interface ResolvedRouterImageArgs {
     readonly lookupTimeoutMs: number;
 }
 
-function known<T>(v: pulumi.Input<T> | undefined): T | undefined {
-    if (v === undefined || pulumi.Output.isInstance(v) || v instanceof Promise) return undefined;
-    return v as T;
-}
+const known = <T>(v: pulumi.Input<T> | undefined): T | undefined => knownValue<T>(v);
 
 /**
  * Validates the plain args (all problems at once, one `ValidationError`), reads the build context

@@ -4,7 +4,7 @@
  * still counts for the "given together / exclusive" rules). Every problem is collected and
  * thrown together, before the component registers anything.
  */
-import { Problems, REDACTED } from "../common/validation";
+import { isUnresolved, plainValue, Problems, REDACTED } from "../common/validation";
 import { ARM_ID_SHAPES, parseArmIdOfType } from "./arm-id";
 import { checkKnownArgs } from "../common/known-args";
 import { AKS_INFERENCE_CLUSTER_ARG_NAMES, AksInferenceClusterArgs } from "./args";
@@ -132,22 +132,13 @@ export interface ResolvedClusterArgs {
     readonly createServiceNamespace: boolean;
 }
 
-/** True for values Pulumi resolves later (Outputs, Promises). */
-export function isUnresolved(v: unknown): boolean {
-    if (v === null || v === undefined) return false;
-    if (typeof v !== "object" && typeof v !== "function") return false;
-    const o = v as { __pulumiOutput?: unknown; then?: unknown };
-    return o.__pulumiOutput === true || typeof o.then === "function";
-}
+export { isUnresolved };
 
 function isSet(v: unknown): boolean {
     return v !== undefined && v !== null;
 }
 
-/** The plain value, or `undefined` when unset or unresolved. */
-function plain<T>(v: unknown): T | undefined {
-    return isSet(v) && !isUnresolved(v) ? (v as T) : undefined;
-}
+const plain = plainValue;
 
 /** Kubernetes DNS-1123 label (namespaces). */
 export const DNS1123_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

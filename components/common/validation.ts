@@ -59,3 +59,22 @@ export class Problems {
 
 /** Marks a value as a secret in messages: shows only that it was set. */
 export const REDACTED = "(redacted)";
+
+/** True for values Pulumi resolves later (Outputs, Promises); no Pulumi import, so the router can
+ * load this module. */
+export function isUnresolved(v: unknown): boolean {
+    if (v === null || v === undefined) return false;
+    if (typeof v !== "object" && typeof v !== "function") return false;
+    const o = v as { __pulumiOutput?: unknown; then?: unknown };
+    return o.__pulumiOutput === true || typeof o.then === "function";
+}
+
+/** The plain value of an arg, or `undefined` when it is unset (`undefined`/`null`) or unresolved. */
+export function plainValue<T>(v: unknown): T | undefined {
+    return v !== undefined && v !== null && !isUnresolved(v) ? (v as T) : undefined;
+}
+
+/** The value of an Input when it is already known (`null` included), else `undefined`. */
+export function knownValue<T>(v: unknown): T | undefined {
+    return v === undefined || isUnresolved(v) ? undefined : (v as T);
+}

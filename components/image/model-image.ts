@@ -17,7 +17,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { Problems } from "../common/validation";
+import { knownValue, Problems } from "../common/validation";
 import { renderEnvironmentContext } from "./context";
 import {
     DEFAULT_PLATFORM,
@@ -119,10 +119,7 @@ export interface ResolvedModelImageArgs {
     readonly lookupTimeoutMs: number;
 }
 
-function known<T>(v: pulumi.Input<T> | undefined): T | undefined {
-    if (v === undefined || pulumi.Output.isInstance(v) || v instanceof Promise) return undefined;
-    return v as T;
-}
+const known = <T>(v: pulumi.Input<T> | undefined): T | undefined => knownValue<T>(v);
 
 function checkCredentials(
     problems: Problems,

@@ -3,9 +3,9 @@
  * every problem is collected and thrown together before anything is registered.
  */
 import { argNames, checkKnownArgs } from "../common/known-args";
-import { Problems } from "../common/validation";
+import { isUnresolved, plainValue, Problems } from "../common/validation";
 import { ARM_ID_SHAPES, parseArmIdOfType } from "../cluster/arm-id";
-import { isUnresolved } from "../cluster/validate";
+
 import { AmlWorkspaceArgs } from "./args";
 import {
     APP_INSIGHTS_NAME,
@@ -105,9 +105,7 @@ function isSet(v: unknown): boolean {
     return v !== undefined && v !== null;
 }
 
-function plain<T>(v: unknown): T | undefined {
-    return isSet(v) && !isUnresolved(v) ? (v as T) : undefined;
-}
+const plain = plainValue;
 
 /** Plain values the component needs to decide its structure. */
 export interface ResolvedWorkspaceArgs {
