@@ -163,15 +163,22 @@ export function notForType(policy: string, type: string): string {
     return `${policy} does not look at ${type}`;
 }
 
-/** Builds the plain CrossGuard resource policy of a definition. */
-export function resourcePolicy<C>(def: ResourcePolicyDefinition<C>): ResourceValidationPolicy {
+/** The fields every CrossGuard policy built from a definition carries. */
+function policyFields(def: PolicyMeta<unknown>) {
     return {
         name: def.name,
         description: def.description,
         severity: def.severity,
         enforcementLevel: def.enforcementLevel as EnforcementLevel,
         remediationSteps: def.remediationSteps,
-        configSchema: configSchema(def as PolicyMeta<unknown>),
+        configSchema: configSchema(def),
+    };
+}
+
+/** Builds the plain CrossGuard resource policy of a definition. */
+export function resourcePolicy<C>(def: ResourcePolicyDefinition<C>): ResourceValidationPolicy {
+    return {
+        ...policyFields(def),
         validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
             if (!def.appliesTo(args.type)) args.notApplicable(notForType(def.name, args.type));
             const props = unproxy(args.props);
@@ -228,12 +235,7 @@ export function stackViews(resources: readonly PolicyResource[]): ResourceView[]
 /** Builds the plain CrossGuard stack policy of a definition. */
 export function stackPolicy<C>(def: StackPolicyDefinition<C>): StackValidationPolicy {
     return {
-        name: def.name,
-        description: def.description,
-        severity: def.severity,
-        enforcementLevel: def.enforcementLevel as EnforcementLevel,
-        remediationSteps: def.remediationSteps,
-        configSchema: configSchema(def as PolicyMeta<unknown>),
+        ...policyFields(def),
         validateStack: (args: StackValidationArgs, report: ReportViolation) => {
             const views = stackViews(args.resources);
             const result = run(def, args.getConfig<JsonObject>(), (ctx) => def.check(views, ctx));
