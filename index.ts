@@ -11,7 +11,8 @@ export { validateAmlWorkspaceArgs, WORKSPACE_DEFAULTS } from "./components/works
 
 export { AksInferenceCluster } from "./components/cluster";
 export type { AksInferenceClusterArgs } from "./components/cluster";
-export { validateAksInferenceClusterArgs, CLUSTER_DEFAULTS } from "./components/cluster/validate";
+export { validateAksInferenceClusterArgs } from "./components/cluster/validate";
+export { CLUSTER_DEFAULTS } from "./components/cluster/defaults";
 export type { ResolvedClusterArgs } from "./components/cluster/validate";
 export { computeRequiredHosts } from "./components/cluster/hosts";
 export type { RequiredHost, RequiredHostsInput } from "./components/cluster/hosts";
@@ -64,7 +65,14 @@ export {
     defaultTokenIssuer,
     defaultTokenAudience,
 } from "./router/auth";
-export type { AuthResult } from "./router/auth";
+export type {
+    AuthResult,
+    AuthenticatorOptions,
+    AccessToken,
+    GetTokenOptions,
+    SigningKeyPair,
+    TokenAuthConfigInput,
+} from "./router/auth";
 export { decide, DEFAULT_SCALE_DOWN_DELAY_MS } from "./router/autoscaler/decide";
 export type { Decision, DecideInput, AutoscalerState } from "./router/autoscaler/decide";
 export { AutoscalerLoop } from "./router/autoscaler/loop";

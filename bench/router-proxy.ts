@@ -17,26 +17,52 @@
  * - max throughput: wrk, 16 connections, no delay; each proxy pinned alone on CPU 1 (one process
  *   per proxy), wrk and the replica on CPU 0;
  * - RSS growth of the router process while it proxies a 100 MiB body (peak RSS, VmHWM, reset
- *   before the upload).
+ *   before the upload);
+ * - Application Insights export (router/telemetry): targets `router (app insights)` (Azure
+ *   Monitor exporter) and `router (otlp)` are the `router` target with `enableAppInsights` on,
+ *   exporting every request to a local sink (HTTPS ingestion endpoint / OTLP/HTTP) pinned on
+ *   CPU 0; compare them with `router`, e.g.
+ *   `BENCH_RATE_TARGETS="direct,router,router (app insights),router (otlp)"`. The sink's counts
+ *   are printed at the end (every span exported, or dropped and counted).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "undici";
+import type { ExchangeObserver } from "../router/observe";
 
 const args = process.argv.slice(2);
 const mode = args[0] && !args[0].startsWith("--") ? args[0] : "main";
 
 // ---- children ------------------------------------------------------------------------------
 
+/** The telemetry observer of a child router: `otlp` or `azure-monitor`, targets from the env. */
+async function benchTelemetry(kind: string): Promise<ExchangeObserver> {
+    const { TelemetryObserver } = await import("../router/telemetry");
+    const ca = process.env.BENCH_AI_CA_FILE;
+    return new TelemetryObserver({
+        destinations: [
+            kind === "otlp"
+                ? { kind: "otlp", url: process.env.BENCH_OTLP_URL as string }
+                : {
+                      kind: "azure-monitor",
+                      connectionString: process.env.BENCH_AI_CONNECTION_STRING as string,
+                  },
+        ],
+        azureMonitorOptions: ca ? { tlsOptions: { ca: readFileSync(ca, "utf8") } } : {},
+    });
+}
+
 async function childRouter(
     port: number,
     fastReplica: string,
     bodyReplica: string,
     log: boolean,
+    telemetry?: string,
 ): Promise<void> {
     const { Router } = await import("../router/router");
     const { RouterServer } = await import("../router/server");
@@ -49,6 +75,7 @@ async function childRouter(
         authenticator: new Authenticator(),
         accessLog: log,
         defaultMetrics: process.env.BENCH_DEFAULT_METRICS !== "0",
+        observers: telemetry ? [await benchTelemetry(telemetry)] : [],
     });
     const add = (name: string, url: string, extra: Record<string, unknown>): void => {
         // Concurrency well above the 16 connections: the proxy overhead is measured, not queueing.
@@ -69,12 +96,53 @@ async function childRouter(
         });
         router.onReplicas(name, [{ id: `${name}-0`, url }]);
     };
-    add("bench", fastReplica, { authEnabled: false });
-    add("bench-key", fastReplica, { authEnabled: true, primaryKey: "bench-key-0123456789abcdef" });
-    add("big", bodyReplica, { authEnabled: false, scoringTimeoutMs: 600_000 });
+    add("bench", fastReplica, { authEnabled: false, enableAppInsights: telemetry !== undefined });
+    add("bench-key", fastReplica, {
+        authEnabled: true,
+        primaryKey: "bench-key-0123456789abcdef0123456789",
+    });
+    add("big", bodyReplica, { authEnabled: false, scoringTimeoutMs: 300_000 });
     const server = new RouterServer({ router, host: "127.0.0.1", httpPort: port });
     await server.start();
     process.send?.("ready");
+}
+
+/**
+ * The telemetry sink: an OTLP/HTTP receiver (plain) and an Application Insights ingestion
+ * endpoint (HTTPS: the exporter always uses it), both answering at once; `GET /stats` on the
+ * plain port returns what arrived.
+ */
+function childTelemetrySink(httpPort: number, httpsPort: number, cert: string, key: string): void {
+    const stats = { otlpRequests: 0, otlpSpans: 0, trackRequests: 0, envelopes: 0 };
+    const read = (req: http.IncomingMessage, done: (body: string) => void): void => {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => done(Buffer.concat(chunks).toString("utf8")));
+    };
+    http.createServer((req, res) => {
+        if (req.method === "GET" && req.url === "/stats") {
+            res.end(JSON.stringify(stats));
+            return;
+        }
+        read(req, (body) => {
+            stats.otlpRequests++;
+            stats.otlpSpans += (body.match(/"spanId"/g) ?? []).length;
+            res.writeHead(200, { "content-type": "application/json" });
+            res.end("{}");
+        });
+    }).listen(httpPort, "127.0.0.1", () => {
+        https
+            .createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
+                read(req, (body) => {
+                    const n = (JSON.parse(body) as unknown[]).length;
+                    stats.trackRequests++;
+                    stats.envelopes += n;
+                    res.writeHead(200, { "content-type": "application/json" });
+                    res.end(JSON.stringify({ itemsReceived: n, itemsAccepted: n, errors: [] }));
+                });
+            })
+            .listen(httpsPort, "127.0.0.1", () => process.send?.("ready"));
+    });
 }
 
 async function childReplica(port: number): Promise<void> {
@@ -283,6 +351,17 @@ ${delayMs !== undefined ? `function delay() return math.random(0, ${2 * delayMs}
     return { rps, p50: pct("50"), p99: pct("99"), errors };
 }
 
+/** Clock ticks per second of /proc/<pid>/stat times. */
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
+
+/** CPU time (user + system) a process used so far, all its threads, in microseconds. */
+function cpuMicros(pid: number): number {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+}
+
 function rssOf(pid: number): { rss: number; hwm: number } {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const kb = (k: string): number =>
@@ -344,6 +423,9 @@ async function main(): Promise<void> {
     tmp = mkdtempSync(join(tmpdir(), "router-bench-"));
     const [pReplica, pBodyReplica, pRouter, pRouterNoLog, pNginx, pMiniHttp, pMiniUndici] =
         await Promise.all(Array.from({ length: 7 }, freePort));
+    const [pSinkHttp, pSinkHttps, pRouterAi, pRouterOtlp] = await Promise.all(
+        Array.from({ length: 4 }, freePort),
+    );
     startNginx(
         0,
         "replica",
@@ -381,6 +463,61 @@ async function main(): Promise<void> {
         bodyReplicaUrl,
         "nolog",
     ]);
+    // Application Insights export: a sink on CPU 0 (with wrk), routers exporting to it on CPU 1.
+    const sinkCert = join(tmp, "sink.crt");
+    const sinkKey = join(tmp, "sink.key");
+    const opensslArgs = "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1";
+    spawnSync("openssl", [
+        ...opensslArgs.split(" "),
+        ...["-keyout", sinkKey, "-out", sinkCert, "-subj", "/CN=127.0.0.1"],
+        ...["-addext", "subjectAltName=IP:127.0.0.1"],
+    ]);
+    await startNodeChild(0, [
+        "child-telemetry-sink",
+        String(pSinkHttp),
+        String(pSinkHttps),
+        sinkCert,
+        sinkKey,
+    ]);
+    process.env.BENCH_OTLP_URL = `http://127.0.0.1:${pSinkHttp}/v1/traces`;
+    process.env.BENCH_AI_CONNECTION_STRING = `InstrumentationKey=00000000-0000-4000-8000-000000000000;IngestionEndpoint=https://127.0.0.1:${pSinkHttps}/`;
+    process.env.BENCH_AI_CA_FILE = sinkCert;
+    const telemetryRouters: ChildProcess[] = [];
+    for (const [port, kind] of [
+        [pRouterAi, "azure-monitor"],
+        [pRouterOtlp, "otlp"],
+    ] as const) {
+        telemetryRouters.push(
+            await startNodeChild(1, [
+                "child-router",
+                String(port),
+                replicaUrl,
+                bodyReplicaUrl,
+                "log",
+                kind,
+            ]),
+        );
+    }
+    // CPU time per request of the router processes (all threads, the export worker included):
+    // unlike latency, it hardly depends on what else runs on the machine.
+    const routerPids: Record<string, number | undefined> = {
+        router: router.pid,
+        "router (no access log)": routerNoLog.pid,
+        "router (app insights)": telemetryRouters[0].pid,
+        "router (otlp)": telemetryRouters[1].pid,
+    };
+    const cpuPerRequest = new Map<string, number[]>();
+    const measured = (name: string, run: () => WrkResult, secs: number): WrkResult => {
+        const pid = routerPids[name];
+        const before = pid ? cpuMicros(pid) : 0;
+        const r = run();
+        if (pid && r.rps > 0) {
+            const list = cpuPerRequest.get(name) ?? [];
+            list.push((cpuMicros(pid) - before) / (r.rps * secs));
+            cpuPerRequest.set(name, list);
+        }
+        return r;
+    };
     await startNodeChild(1, ["child-mini-http", String(pMiniHttp), replicaUrl]);
     await startNodeChild(1, ["child-mini-undici", String(pMiniUndici), replicaUrl]);
 
@@ -390,6 +527,8 @@ async function main(): Promise<void> {
         router: `http://127.0.0.1:${pRouter}${path}`,
         nginx: `http://127.0.0.1:${pNginx}${path}`,
         "router (no access log)": `http://127.0.0.1:${pRouterNoLog}${path}`,
+        "router (app insights)": `http://127.0.0.1:${pRouterAi}${path}`,
+        "router (otlp)": `http://127.0.0.1:${pRouterOtlp}${path}`,
         "mini node:http": `http://127.0.0.1:${pMiniHttp}${path}`,
         "mini undici": `http://127.0.0.1:${pMiniUndici}${path}`,
     };
@@ -424,7 +563,11 @@ async function main(): Promise<void> {
         const delay = Math.round((16 * 1000) / rate);
         const runs = new Map<string, WrkResult[]>(names.map((n) => [n, []]));
         for (let k = 0; k < repeat; k++) {
-            for (const name of names) runs.get(name)?.push(wrk(targets[name], seconds, delay));
+            for (const name of names) {
+                runs.get(name)?.push(
+                    measured(name, () => wrk(targets[name], seconds, delay), seconds),
+                );
+            }
         }
         const med = (name: string): WrkResult => {
             const rs = runs.get(name) ?? [];
@@ -446,7 +589,31 @@ async function main(): Promise<void> {
         }
     }
 
-    if (onlyRates) return;
+    const sinkStats = async (): Promise<string> =>
+        new Promise((resolve) => {
+            http.get(`http://127.0.0.1:${pSinkHttp}/stats`, (res) => {
+                let body = "";
+                res.on("data", (d) => (body += d));
+                res.on("end", () => resolve(body));
+            }).on("error", (e) => resolve(e.message));
+        });
+    const printCpu = (title: string): void => {
+        console.log(
+            `\n${title}: router process CPU per request (user + system, all threads), median\n`,
+        );
+        console.log("| target | CPU µs per request | runs |");
+        console.log("|---|---:|---:|");
+        for (const [name, list] of cpuPerRequest) {
+            console.log(`| ${name} | ${fmt(median(list), 1)} | ${list.length} |`);
+        }
+        cpuPerRequest.clear();
+    };
+    printCpu("Fixed load");
+    if (onlyRates) {
+        await new Promise((r) => setTimeout(r, 2500)); // the exporters' batch delay
+        console.log(`\nTelemetry sink received: ${await sinkStats()}`);
+        return;
+    }
     console.log(`\nMax throughput, 16 connections, ${seconds} s each (proxy alone on CPU 1)\n`);
     console.log("| target | rps | p50 ms | p99 ms | errors | vs nginx |");
     console.log("|---|---:|---:|---:|---:|---:|");
@@ -456,16 +623,18 @@ async function main(): Promise<void> {
         "nginx",
         "router",
         "router (no access log)",
+        "router (app insights)",
+        "router (otlp)",
         "mini node:http",
         "mini undici",
     ]) {
-        max[name] = wrk(targets[name], seconds);
+        max[name] = measured(name, () => wrk(targets[name], seconds), seconds);
     }
     max["router, key auth"] = wrk(
         `http://127.0.0.1:${pRouter}/api/v1/service/bench-key/score`,
         seconds,
         undefined,
-        { Authorization: "Bearer bench-key-0123456789abcdef" },
+        { Authorization: "Bearer bench-key-0123456789abcdef0123456789" },
     );
     for (const [name, r] of Object.entries(max)) {
         const vs = name === "direct" ? "" : `${((100 * r.rps) / max.nginx.rps).toFixed(0)}%`;
@@ -474,7 +643,10 @@ async function main(): Promise<void> {
         );
     }
 
+    printCpu("Max throughput");
     void routerNoLog;
+    await new Promise((r) => setTimeout(r, 2500)); // the exporters' batch delay
+    console.log(`\nTelemetry sink received: ${await sinkStats()}`);
 }
 
 function cleanup(): void {
@@ -495,7 +667,9 @@ if (mode === "main") {
         },
     );
 } else if (mode === "child-router") {
-    void childRouter(Number(args[1]), args[2], args[3], args[4] === "log");
+    void childRouter(Number(args[1]), args[2], args[3], args[4] === "log", args[5]);
+} else if (mode === "child-telemetry-sink") {
+    childTelemetrySink(Number(args[1]), Number(args[2]), args[3], args[4]);
 } else if (mode === "child-replica") {
     void childReplica(Number(args[1]));
 } else if (mode === "child-mini-http") {

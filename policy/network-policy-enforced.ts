@@ -1,7 +1,8 @@
 /**
- * R5 (DESIGN §4): `AksWebservice` lets only the router reach model pods with a NetworkPolicy, so
- * that nothing in the cluster calls a model around the router's auth. A NetworkPolicy is only
- * enforced when the cluster runs a network policy engine (Azure NPM, Calico or Cilium).
+ * R5 (docs/design.md §4): `AksWebservice` lets only the router reach model pods with a
+ * NetworkPolicy, so that nothing in the cluster calls a model around the router's auth. A
+ * NetworkPolicy is only enforced when the cluster runs a network policy engine (Azure NPM, Calico
+ * or Cilium).
  */
 import { MODEL_DEPLOYMENT_LABEL } from "../components/webservice/contract";
 import { clusterLabel } from "./lib/azure";

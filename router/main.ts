@@ -20,8 +20,20 @@
  * | `ROUTER_DRAIN_TIMEOUT_MS` | longest wait for queued and in-flight requests on shutdown | `30000` |
  * | `ROUTER_MAX_BODY_BYTES` | request body limit | `104857600` |
  * | `ROUTER_MAX_BUFFERED_BYTES` | bodies and answers held in memory at once (503 above) | `268435456` |
- * | `ROUTER_ACCESS_LOG` | `false` turns access logs off | `true` |
- * | `ROUTER_LOG_LEVEL` | pino level | `info` |
+ * | `ROUTER_ACCESS_LOG` | `false` turns access logs off (one JSON line per request, docs/router.md) | `true` |
+ * | `ROUTER_METRICS` | `false` turns per-request metrics and `/metrics` off (the peer load endpoint stays) | `true` |
+ * | `ROUTER_LOG_LEVEL` | `trace`, `debug`, `info`, `warn`, `error`, `fatal` or `silent` (`warn` keeps only failed requests' access lines) | `info` |
+ * | `ROUTER_MODEL_DATA_ACCOUNT_URL` | model data collection (docs/observability.md) to this blob endpoint, `https://<account>.blob.core.windows.net`, with the pod's workload identity; needs the three segment variables below | none: no collection |
+ * | `ROUTER_MODEL_DATA_CONNECTION_STRING` | instead: a storage connection string (the Azurite emulator, tests); it holds a key, so the cluster never sets it | none |
+ * | `ROUTER_MODEL_DATA_DIR` | instead: write model data below this directory | none |
+ * | `ROUTER_MODEL_DATA_CONTAINER` | blob container of model data | `modeldata` |
+ * | `ROUTER_MODEL_DATA_SUBSCRIPTION`, `ROUTER_MODEL_DATA_RESOURCE_GROUP`, `ROUTER_MODEL_DATA_WORKSPACE` | the first segments of the model data path (v1: the workspace's) | `local` with a directory |
+ * | `ROUTER_MODEL_DATA_MAX_QUEUED_BYTES` | model data held in memory at most (queued records, batches being written); more is dropped and counted | `67108864` |
+ * | `ROUTER_MODEL_DATA_FLUSH_MS` | a batch is written at the latest this long after its first record | `10000` |
+ * | `APPLICATIONINSIGHTS_CONNECTION_STRING` | export requests, dependencies, exceptions and traces of services with `enableAppInsights` to Application Insights (docs/app-insights.md); from a Secret, never logged | none |
+ * | `OTEL_EXPORTER_OTLP_ENDPOINT` | the same export to an OTLP/HTTP collector (JSON), at `<url>/v1/traces`; `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` gives the full URL | none |
+ * | `ROUTER_TELEMETRY_PAYLOADS` | `true`: request and response bodies go along (first 64 KiB, in 8 KiB parts) | `false` |
+ * | `ROUTER_TELEMETRY_MAX_QUEUE` | spans waiting for export per destination; more are dropped and counted | `2048` |
  */
 import * as k8s from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
@@ -39,9 +51,13 @@ import { Authenticator } from "./auth";
 import { KubernetesBackend } from "./backends/kubernetes";
 import { DEFAULT_LEASE_DURATION_MS } from "./backends/kubernetes/lease";
 import { kubernetesFleetScaler } from "./backends/kubernetes/scaler";
-import { createLogger, type Logger } from "./log";
+import { modelDataConfigFromEnv, withModelData } from "./collect";
+import { LOG_LEVEL_RULE, createLogger, isLogLevel, type Logger } from "./log";
+import type { ExchangeObserver } from "./observe";
 import { Router, type RouterOptions } from "./router";
 import { RouterServer, type ServerLimits } from "./server";
+import { telemetryFromEnv, withTelemetry } from "./telemetry";
+import { isExportWorker } from "./telemetry/worker-mark";
 import type {
     Backend,
     BackendListener,
@@ -98,6 +114,11 @@ export interface StartRouterOptions {
     readonly extensions?: readonly RouterExtensionFactory[];
     /** Router tuning; the authenticator defaults to `new Authenticator()` from router/auth. */
     readonly router?: Omit<RouterOptions, "logger" | "ready">;
+    /**
+     * Told about every finished request (router/observe.ts), after those in `router.observers`;
+     * closed when the router stops, after the drain. @default []
+     */
+    readonly observers?: readonly ExchangeObserver[];
     readonly limits?: Partial<ServerLimits>;
     /** @default createLogger() */
     readonly logger?: Logger;
@@ -130,6 +151,7 @@ export async function startRouter(options: StartRouterOptions = {}): Promise<Run
         authenticator:
             routerOpts.authenticator ??
             new Authenticator({ logger: logger.child({ part: "auth" }) }),
+        observers: [...(routerOpts.observers ?? []), ...(options.observers ?? [])],
         logger,
         ready: false,
     });
@@ -271,6 +293,15 @@ function intEnv(
         return undefined;
     }
     return n;
+}
+
+/** `true` or `false`; unset or empty is `fallback`. */
+function booleanEnv(env: NodeJS.ProcessEnv, name: string, p: Problems, fallback: boolean): boolean {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (raw === "true" || raw === "false") return raw === "true";
+    p.add(name, raw, "must be true or false");
+    return fallback;
 }
 
 /** DNS-1123 subdomain: what Kubernetes accepts as a pod name. */
@@ -455,6 +486,9 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
     const maxBufferedBytes = intEnv(env, "ROUTER_MAX_BUFFERED_BYTES", p, Number.MAX_SAFE_INTEGER);
     const accessLog =
         env.ROUTER_ACCESS_LOG === undefined ? true : env.ROUTER_ACCESS_LOG !== "false";
+    const metrics = booleanEnv(env, "ROUTER_METRICS", p, true);
+    if (env.ROUTER_LOG_LEVEL && !isLogLevel(env.ROUTER_LOG_LEVEL))
+        p.add("ROUTER_LOG_LEVEL", env.ROUTER_LOG_LEVEL, LOG_LEVEL_RULE);
     let services: StaticService[] = [];
     if (env.ROUTER_SERVICES_FILE) {
         let doc: unknown;
@@ -470,6 +504,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
         p.throwIfAny("router environment");
         services = parseStaticServices(doc);
     }
+    const modelData = modelDataConfigFromEnv(env, p);
+    const telemetry = telemetryFromEnv(env, p);
     // Only a valid environment is worth reading credentials for.
     const kc = kube && p.count === 0 ? loadKubeConfig(kube, p) : undefined;
     p.throwIfAny("router environment");
@@ -487,8 +523,15 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): StartRoute
             maxBodyBytes,
             ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }),
             accessLog,
+            metrics,
         },
-        ...(kube && kc ? kubernetesParts(kube, kc, metricsPort ?? ROUTER_METRICS_PORT) : {}),
+        ...withTelemetry(
+            withModelData(
+                kube && kc ? kubernetesParts(kube, kc, metricsPort ?? ROUTER_METRICS_PORT) : {},
+                modelData,
+            ),
+            telemetry,
+        ),
     };
 }
 
@@ -514,8 +557,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<Runnin
 }
 
 if (require.main === module) {
-    main().catch((err: Error) => {
-        process.stderr.write(`router failed to start: ${err.message}\n`);
-        process.exit(1);
-    });
+    // In the router image this one bundled file is also the telemetry export worker's script.
+    if (isExportWorker()) {
+        void import("./telemetry/worker").then((w) => w.runExportWorker());
+    } else {
+        main().catch((err: Error) => {
+            process.stderr.write(`router failed to start: ${err.message}\n`);
+            process.exit(1);
+        });
+    }
 }

@@ -1,10 +1,15 @@
 /**
- * Prometheus metrics of one Router (DESIGN §5 "Observability"), in its own Registry so several
- * routers (tests) never share state. Gauges are computed at scrape time from the routing table
- * (no work on the request path); counters and histograms are updated per request.
- * The autoscaler registers its own metrics on `registry`.
+ * Prometheus metrics of one Router (docs/design.md §5 "Observability"), in its own Registry so
+ * several routers (tests) never share state. Names follow the Prometheus conventions: base units
+ * (seconds, bytes), `_total` counters, a `service` label on everything per service (bounded: the
+ * services the router knows, plus "(unknown)"). Gauges are computed at scrape time from the
+ * routing table (no work on the request path); counters and histograms are updated once per
+ * request, when it settles. The autoscaler registers its own metrics on `registry`.
+ * The list with meanings is in docs/router.md ("Metrics").
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { utilizationOf } from "./autoscaler/decide";
+import { OUTCOMES, type OutcomeReason } from "./outcomes";
 import type { ServiceLoad } from "./types";
 
 /** Label used for requests to services the router does not know (bounded cardinality). */
@@ -15,6 +20,21 @@ export interface RouterMetricsOptions {
     readonly loads: () => Iterable<readonly [string, ServiceLoad]>;
     /** Node process metrics (CPU, RSS, event loop lag, GC) in the same registry. @default true */
     readonly defaultMetrics?: boolean;
+    /**
+     * Update the per-request counters and histograms. False (`ROUTER_METRICS=false`): requests
+     * cost no metrics work and /metrics is not served. @default true
+     */
+    readonly recording?: boolean;
+}
+
+/** What a settled request tells the metrics (routing/request.ts RouterRequest satisfies it). */
+export interface SettledRequest {
+    readonly service: string;
+    readonly status: number;
+    /** Milliseconds waiting for a slot; undefined when no slot was asked for. */
+    readonly queueMs: number | undefined;
+    /** Milliseconds the replica worked; undefined when no replica got the request. */
+    readonly modelMs: number | undefined;
 }
 
 const LATENCY_BUCKETS = [
@@ -28,13 +48,21 @@ export class RouterMetrics {
     readonly requests: Counter<"service" | "code">;
     readonly duration: Histogram<"service">;
     readonly queueWait: Histogram<"service">;
-    /** Requests the router answered itself: queue_full, queue_timeout, scoring_timeout... */
+    readonly modelDuration: Histogram<"service">;
+    /** Requests the router answered itself or cut, by outcome reason (router/outcomes.ts). */
     readonly rejections: Counter<"service" | "reason">;
+    readonly authFailures: Counter<"service">;
+    readonly payloadLimitRejections: Counter<"service" | "reason">;
     readonly retries: Counter<"service">;
+    /** Observer calls that threw (router/observe.ts). */
+    readonly observerErrors: Counter;
+    /** Per-request counters and histograms are updated (RouterMetricsOptions.recording). */
+    readonly recording: boolean;
 
     constructor(opts: RouterMetricsOptions) {
         const registry = new Registry();
         this.registry = registry;
+        this.recording = opts.recording ?? true;
         const registers = [registry];
         this.requests = new Counter({
             name: "amlaks_router_requests_total",
@@ -51,14 +79,33 @@ export class RouterMetrics {
         });
         this.queueWait = new Histogram({
             name: "amlaks_router_queue_wait_seconds",
-            help: "Time a request waited for a free replica slot (0 when one was free).",
+            help: "Time a request waited for a free replica slot (0 when one was free; requests refused from the queue included).",
             labelNames: ["service"],
             buckets: QUEUE_BUCKETS,
             registers,
         });
+        this.modelDuration = new Histogram({
+            name: "amlaks_router_model_duration_seconds",
+            help: "Time from sending a request to a replica until its answer was complete (or the router cut it).",
+            labelNames: ["service"],
+            buckets: LATENCY_BUCKETS,
+            registers,
+        });
         this.rejections = new Counter({
             name: "amlaks_router_rejections_total",
-            help: "Requests answered by the router itself, by reason.",
+            help: "Requests answered or cut by the router itself, by reason (docs/router.md).",
+            labelNames: ["service", "reason"],
+            registers,
+        });
+        this.authFailures = new Counter({
+            name: "amlaks_router_auth_failures_total",
+            help: 'Requests refused with 401 (missing or wrong key or token); unknown services count under "(unknown)".',
+            labelNames: ["service"],
+            registers,
+        });
+        this.payloadLimitRejections = new Counter({
+            name: "amlaks_router_payload_limit_rejections_total",
+            help: "Request bodies above the body limit (413) and replica answers above the answer limit (502), by reason.",
             labelNames: ["service", "reason"],
             registers,
         });
@@ -66,6 +113,11 @@ export class RouterMetrics {
             name: "amlaks_router_upstream_retries_total",
             help: "Requests retried on another replica after a connection failure before the body was sent.",
             labelNames: ["service"],
+            registers,
+        });
+        this.observerErrors = new Counter({
+            name: "amlaks_router_observer_errors_total",
+            help: "Calls to exchange observers (data collection, telemetry export) that threw.",
             registers,
         });
         const gauge = (name: string, help: string, pickValue: (l: ServiceLoad) => number): void => {
@@ -101,6 +153,36 @@ export class RouterMetrics {
             "Ready replicas with at least one request in flight (R32).",
             (l) => l.busyReplicas,
         );
+        gauge(
+            "amlaks_router_utilization_ratio",
+            "(busy replicas + queued requests) / ready replicas, as the autoscaler computes it (R32).",
+            utilizationOf,
+        );
         if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+    }
+
+    /** The router answered or cut a request itself for `reason`. */
+    rejected(service: string, reason: OutcomeReason): void {
+        if (!this.recording) return;
+        this.rejections.inc({ service, reason });
+        const outcome = OUTCOMES[reason];
+        if (!("counter" in outcome)) return;
+        if (outcome.counter === "auth_failures") this.authFailures.inc({ service });
+        else this.payloadLimitRejections.inc({ service, reason });
+    }
+
+    /** A request went to another replica after a connection failure. */
+    retried(service: string): void {
+        if (this.recording) this.retries.inc({ service });
+    }
+
+    /** Once per request, when it settles. `durationMs` is its whole time in the router. */
+    settled(r: SettledRequest, durationMs: number): void {
+        if (!this.recording) return;
+        const labels = { service: r.service };
+        this.requests.inc({ service: r.service, code: String(r.status) });
+        this.duration.observe(labels, durationMs / 1000);
+        if (r.queueMs !== undefined) this.queueWait.observe(labels, r.queueMs / 1000);
+        if (r.modelMs !== undefined) this.modelDuration.observe(labels, r.modelMs / 1000);
     }
 }

@@ -1,7 +1,8 @@
 /**
- * The routing core of the azureml-fe equivalent (DESIGN §5): the service table fed by a backend
- * (BackendListener), the load view read by the autoscaler (RoutingControl), and the handling of
- * `/api/v1/service/<name>/score` and `/swagger.json` requests: auth, queueing, forwarding.
+ * The routing core of the azureml-fe equivalent (docs/design.md §5): the service table fed by a
+ * backend (BackendListener), the load view read by the autoscaler (RoutingControl), and the
+ * handling of `/api/v1/service/<name>/score` and `/swagger.json` requests: auth, queueing,
+ * forwarding.
  *
  * Unknown services and auth (the "no hint" rule): a caller without a credential that some service
  * accepts cannot tell an unknown service from a protected one. Such a request to an unknown name
@@ -14,8 +15,11 @@ import { randomBytes } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { SERVICE_NAME_PATTERN } from "../components/settings";
-import { createLogger, logAccess, type Logger } from "./log";
+import { timerDelay } from "./timers";
+import { accessLogger, createLogger, logAccess, type Logger } from "./log";
 import { RouterMetrics, UNKNOWN_SERVICE_LABEL } from "./metrics";
+import type { ExchangeObserver } from "./observe";
+import { outcomeStatus, type OutcomeReason } from "./outcomes";
 import {
     BufferBudget,
     Exchange,
@@ -34,7 +38,7 @@ import {
 } from "./routing/headers";
 import { ServicePool, defaultQueueLimit } from "./routing/pool";
 import { LinkedQueue } from "./routing/queue";
-import { sendError, sendErrorAndClose } from "./routing/respond";
+import { RouterRequest } from "./routing/request";
 import type {
     BackendListener,
     Replica,
@@ -46,6 +50,8 @@ import type {
 
 /** R19: request bodies up to 100 MB (MiB, as nginx's `client_max_body_size 100m`). */
 export const MAX_BODY_BYTES = 100 * 1024 * 1024;
+/** Least time observers get to flush on close, even when the drain used up its time. */
+const MIN_OBSERVER_CLOSE_MS = 1000;
 /** See RouterOptions.maxBufferedBytes. */
 export const DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024;
 
@@ -106,10 +112,17 @@ export interface RouterOptions {
     readonly accessLog?: boolean;
     /** Node process metrics in the registry. @default true */
     readonly defaultMetrics?: boolean;
+    /** Per-request metrics and the /metrics endpoint; false turns both off. @default true */
+    readonly metrics?: boolean;
     /** Idle kept-alive connections to a replica close after this. @default 1500 */
     readonly upstreamKeepAliveMs?: number;
     /** Initial readiness (`/readyz`); `startRouter` sets it once the backend synced. @default true */
     readonly ready?: boolean;
+    /**
+     * Told about every finished request (router/observe.ts): data collection, telemetry export.
+     * Closed on `close()` after the drain. @default []
+     */
+    readonly observers?: readonly ExchangeObserver[];
 }
 
 /** How the server hands a request to the router. */
@@ -134,7 +147,15 @@ export class Router implements BackendListener, RoutingControl {
     private readonly budget: BufferBudget;
     private readonly queueLimit: (concurrency: number, ready: number) => number;
     private readonly upstreamOptions: UpstreamOptions;
-    private readonly accessLog: boolean;
+    /** Where access lines go (router/log.ts accessLogger); undefined when access logs are off. */
+    private readonly accessLogger: Logger | undefined;
+    private readonly observers: readonly ExchangeObserver[];
+    /** Observers that threw already (logged once each). */
+    private readonly observersLogged = new WeakSet<ExchangeObserver>();
+    private observersClosed = false;
+    /** Requests handled and not yet settled (close() waits for them before closing observers). */
+    private unsettled = 0;
+    private whenSettled: (() => void) | undefined;
     private readonly entries = new Map<string, ServiceEntry>();
     /**
      * Exchanges in progress (cut on shutdown). A linked list, not a Set: add/delete churn on a
@@ -167,7 +188,8 @@ export class Router implements BackendListener, RoutingControl {
             connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
             keepAliveTimeoutMs: opts.upstreamKeepAliveMs ?? 1500,
         };
-        this.accessLog = opts.accessLog ?? true;
+        this.accessLogger = opts.accessLog === false ? undefined : accessLogger(this.logger);
+        this.observers = [...(opts.observers ?? [])];
         this.readyFlag = opts.ready ?? true;
         this.decoyAuth = {
             mode: "key",
@@ -177,6 +199,7 @@ export class Router implements BackendListener, RoutingControl {
         this.metrics = new RouterMetrics({
             loads: () => this.loads(),
             defaultMetrics: opts.defaultMetrics,
+            recording: opts.metrics,
         });
     }
 
@@ -304,131 +327,114 @@ export class Router implements BackendListener, RoutingControl {
         const slash = rest.indexOf("/");
         const name = slash < 0 ? rest : rest.slice(0, slash);
         const op = slash < 0 ? "" : rest.slice(slash + 1);
-        const requestId = requestIdFrom(req.headers);
+        const r = new RouterRequest(
+            req,
+            res,
+            requestIdFrom(req.headers),
+            ctx.startedAt,
+            ctx.proto,
+            path,
+        );
+        this.unsettled++;
         if (this.closing) res.shouldKeepAlive = false;
+        // Known service: its name labels even the answers given before auth (413, 405...).
+        const entry = SERVICE_NAME_PATTERN.test(name) ? this.entries.get(name) : undefined;
+        const definition = entry?.definition;
+        if (definition) r.resolve(definition);
 
         if (op !== "score" && op !== "swagger.json") {
-            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 404, "no_route");
+            this.answer(r, "no_route");
             return true;
         }
         const method = req.method ?? "";
         const allowed = op === "score" ? method === "POST" || method === "GET" : method === "GET";
         if (!allowed) {
             // AML routes only POST and GET to the model (aml-v1-spec §5).
-            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 405, "method", {
-                allow: op === "score" ? "GET, POST" : "GET",
-            });
+            this.answer(r, "method", { headers: { allow: op === "score" ? "GET, POST" : "GET" } });
             return true;
         }
         // Limits of the head, before auth (they are no secret) and before anything is forwarded.
         const head = requestHeadProblem(req.rawHeaders);
         if (head) {
-            this.answer(
-                req,
-                res,
-                ctx,
-                UNKNOWN_SERVICE_LABEL,
-                requestId,
-                head.status,
-                head.reason,
-                undefined,
-                head.message,
-            );
+            this.answer(r, head.reason, { message: head.message });
             return true;
         }
         const cl = req.headers["content-length"];
         if (cl !== undefined && Number(cl) > this.limits.maxBodyBytes) {
             // R19, before reading anything (and before auth: the limit is no secret).
-            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 413, "body_too_large");
+            this.answer(r, "body_too_large", { close: true });
             return true;
         }
-        const entry = SERVICE_NAME_PATTERN.test(name) ? this.entries.get(name) : undefined;
-        const definition = entry?.definition;
         if (!entry || !definition) {
-            void this.unknownService(req, res, ctx, name, requestId);
+            void this.unknownService(r, name);
             return true;
         }
         if (definition.auth.mode === "none") {
-            this.forward(req, res, ctx, entry, definition, op, search, requestId);
+            this.forward(r, entry, definition, op, search);
             return true;
         }
-        void this.authenticateThenForward(req, res, ctx, entry, definition, op, search, requestId);
+        void this.authenticateThenForward(r, entry, definition, op, search);
         return true;
     }
 
     private async authenticateThenForward(
-        req: IncomingMessage,
-        res: ServerResponse,
-        ctx: RequestContext,
+        r: RouterRequest,
         entry: ServiceEntry,
         definition: ServiceDefinition,
         op: string,
         search: string,
-        requestId: string,
     ): Promise<void> {
-        const result = await this.check(definition.auth, req.headers, definition.name);
-        if (res.destroyed || res.headersSent) {
-            this.account(req, ctx, definition.name, requestId, 499, "client_closed");
+        const result = await this.check(definition.auth, r.req.headers, definition.name);
+        if (r.res.destroyed || r.res.headersSent) {
+            this.clientClosed(r);
             return;
         }
         if (!result.ok) {
-            this.unauthorized(req, res, ctx, definition.name, requestId, result.challenge);
+            this.unauthorized(r, result.challenge);
             return;
         }
         // The definition may have changed (or the service gone) while auth ran: use the current one.
         if (this.entries.get(definition.name) !== entry || !entry.definition) {
-            void this.unknownService(req, res, ctx, definition.name, requestId);
+            void this.unknownService(r, definition.name);
             return;
         }
-        this.forward(req, res, ctx, entry, entry.definition, op, search, requestId);
+        r.resolve(entry.definition);
+        this.forward(r, entry, entry.definition, op, search);
     }
 
     private forward(
-        req: IncomingMessage,
-        res: ServerResponse,
-        ctx: RequestContext,
+        r: RouterRequest,
         entry: ServiceEntry,
         definition: ServiceDefinition,
         op: string,
         search: string,
-        requestId: string,
     ): void {
+        const { req } = r;
         const headers = upstreamRequestHeaders(req.headers, {
-            requestId,
+            requestId: r.requestId,
             clientIp: req.socket.remoteAddress,
-            proto: ctx.proto,
+            proto: r.proto,
         });
         if (upstreamHeaderCount(headers) > MAX_REQUEST_HEADERS) {
             // Within the client limit, but not with the router's own headers added.
-            this.answer(
-                req,
-                res,
-                ctx,
-                definition.name,
-                requestId,
-                431,
-                "too_many_headers",
-                undefined,
-                `Too many request header fields: with the ones the router adds, the model server would get more than ${MAX_REQUEST_HEADERS}`,
-            );
+            this.answer(r, "too_many_headers", {
+                message: `Too many request header fields: with the ones the router adds, the model server would get more than ${MAX_REQUEST_HEADERS}`,
+            });
             return;
         }
+        // The path logged is the route, not the client's text (known service, known op).
+        r.path = `${SERVICE_PREFIX}${definition.name}/${op}`;
+        if (this.observers.length > 0) r.keepPayloads = this.wantsPayloads(definition);
         const exchange = new Exchange({
-            service: definition.name,
+            request: r,
             pool: entry.pool,
-            req,
-            res,
             upstreamPath: (op === "score" ? "/score" : "/swagger.json") + search,
-            logPath: `${SERVICE_PREFIX}${definition.name}/${op}`,
             headers,
-            requestId,
             scoringTimeoutMs: definition.settings.scoringTimeoutMs,
-            startedAt: ctx.startedAt,
             limits: this.limits,
             budget: this.budget,
             metrics: this.metrics,
             logger: this.logger,
-            accessLog: this.accessLog,
             onDone: this.onExchangeDone,
         });
         exchange.listNode = this.exchanges.push(exchange);
@@ -438,6 +444,7 @@ export class Router implements BackendListener, RoutingControl {
     private readonly onExchangeDone = (exchange: Exchange): void => {
         if (exchange.listNode) this.exchanges.remove(exchange.listNode);
         exchange.listNode = undefined;
+        this.settle(exchange.request);
     };
 
     private async check(
@@ -456,13 +463,11 @@ export class Router implements BackendListener, RoutingControl {
     }
 
     /** See the module comment: 404 only for callers that prove they hold some valid credential. */
-    private async unknownService(
-        req: IncomingMessage,
-        res: ServerResponse,
-        ctx: RequestContext,
-        name: string,
-        requestId: string,
-    ): Promise<void> {
+    private async unknownService(r: RouterRequest, name: string): Promise<void> {
+        const { req } = r;
+        // Logged and counted under the bounded "(unknown)" label, whatever the name.
+        r.definition = undefined;
+        r.service = UNKNOWN_SERVICE_LABEL;
         const protectedServices = [...this.entries.values()]
             .map((e) => e.definition)
             .filter((d): d is ServiceDefinition => d !== undefined && d.auth.mode !== "none");
@@ -480,97 +485,97 @@ export class Router implements BackendListener, RoutingControl {
             const shown = SERVICE_NAME_PATTERN.test(name) ? name : UNKNOWN_SERVICE_LABEL;
             challenge = (await this.check(this.decoyAuth, req.headers, shown)).challenge;
         }
-        if (res.destroyed || res.headersSent) {
-            this.account(req, ctx, UNKNOWN_SERVICE_LABEL, requestId, 499, "client_closed");
+        if (r.res.destroyed || r.res.headersSent) {
+            this.clientClosed(r);
             return;
         }
-        if (reveal)
-            this.answer(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, 404, "unknown_service");
-        else this.unauthorized(req, res, ctx, UNKNOWN_SERVICE_LABEL, requestId, challenge);
+        if (reveal) this.answer(r, "unknown_service");
+        else this.unauthorized(r, challenge);
     }
 
-    private unauthorized(
-        req: IncomingMessage,
-        res: ServerResponse,
-        ctx: RequestContext,
-        service: string,
-        requestId: string,
-        challenge: string | undefined,
-    ): void {
-        this.answer(req, res, ctx, service, requestId, 401, "unauthorized", {
-            "www-authenticate": challenge ?? "Bearer",
-        });
+    private unauthorized(r: RouterRequest, challenge: string | undefined): void {
+        this.answer(r, "unauthorized", { headers: { "www-authenticate": challenge ?? "Bearer" } });
+    }
+
+    /** The client left while auth ran: nothing is sent. */
+    private clientClosed(r: RouterRequest): void {
+        r.reason = "client_closed";
+        r.status = outcomeStatus("client_closed");
+        this.settle(r);
     }
 
     /** The router answers without a replica; a body the client may still send is not read. */
     private answer(
-        req: IncomingMessage,
-        res: ServerResponse,
-        ctx: RequestContext,
-        service: string,
-        requestId: string,
-        status: number,
-        reason: string,
-        headers?: Record<string, string>,
-        message?: string,
+        r: RouterRequest,
+        reason: OutcomeReason,
+        opts?: { message?: string; headers?: Record<string, string>; close?: boolean },
     ): void {
-        const cl = req.headers["content-length"];
-        const bodyMayFollow =
-            !req.complete &&
-            (req.headers["transfer-encoding"] !== undefined || (cl !== undefined && cl !== "0"));
-        const expectContinue =
-            typeof req.headers.expect === "string" &&
-            req.headers.expect.toLowerCase() === "100-continue";
-        if (status === 413 || (bodyMayFollow && !expectContinue)) {
-            // Unread body: answer and close the connection (lingering briefly, see respond.ts).
-            if (headers) for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-            sendErrorAndClose(
-                req,
-                res,
-                status,
-                requestId,
-                expectContinue ? 0 : this.limits.lingerMs,
-                message,
-            );
-        } else {
-            sendError(res, status, requestId, headers, message);
-        }
-        this.metrics.rejections.inc({ service, reason });
-        res.once("close", () => this.account(req, ctx, service, requestId, status, reason));
+        r.reason = reason;
+        r.status = outcomeStatus(reason);
+        r.sendOutcome(reason, {
+            ...opts,
+            retryAfterSeconds: this.limits.retryAfterSeconds,
+            lingerMs: this.limits.lingerMs,
+        });
+        this.metrics.rejected(r.service, reason);
+        r.res.once("close", () => this.settle(r));
     }
 
-    private account(
-        req: IncomingMessage,
-        ctx: RequestContext,
-        service: string,
-        requestId: string,
-        status: number,
-        reason: string,
-    ): void {
-        const durationMs = performance.now() - ctx.startedAt;
-        this.metrics.requests.inc({ service, code: String(status) });
-        this.metrics.duration.observe({ service }, durationMs / 1000);
-        if (this.accessLog) {
-            const url = req.url ?? "";
-            const q = url.indexOf("?");
-            logAccess(this.logger, {
-                requestId,
-                service,
-                method: req.method ?? "",
-                path: (q < 0 ? url : url.slice(0, q)).slice(0, 200),
-                status,
-                durationMs: Math.round(durationMs * 1000) / 1000,
-                reason,
-            });
+    /**
+     * The single end of every request the router handled (its own answers, exchanges, clients
+     * gone during auth): metrics, the access log line and the observers, once.
+     */
+    private settle(r: RouterRequest): void {
+        this.unsettled--;
+        const durationMs = performance.now() - r.startedAt;
+        this.metrics.settled(r, durationMs);
+        if (this.accessLogger) logAccess(this.accessLogger, r, durationMs);
+        if (this.observers.length > 0) this.notify(r, durationMs);
+        if (this.unsettled === 0) this.whenSettled?.();
+    }
+
+    /** Whether some observer wants the bodies of this request; each is asked once per request. */
+    private wantsPayloads(definition: ServiceDefinition): boolean {
+        let wanted = false;
+        for (const o of this.observers) {
+            try {
+                if (o.wantsPayloads?.(definition)) wanted = true;
+            } catch (err) {
+                this.observerFailed(o, err);
+            }
         }
+        return wanted;
+    }
+
+    private notify(r: RouterRequest, durationMs: number): void {
+        if (this.observersClosed) return;
+        const record = r.record(durationMs);
+        for (const o of this.observers) {
+            try {
+                o.onExchange(record);
+            } catch (err) {
+                this.observerFailed(o, err);
+            }
+        }
+    }
+
+    /** Counted every time; logged the first time per observer (a broken one would flood logs). */
+    private observerFailed(o: ExchangeObserver, err: unknown): void {
+        this.metrics.observerErrors.inc();
+        if (this.observersLogged.has(o)) return;
+        this.observersLogged.add(o);
+        this.logger.warn(
+            { err: (err as Error)?.message ?? String(err), observer: o.constructor?.name },
+            "exchange observer threw; counted in amlaks_router_observer_errors_total",
+        );
     }
 
     // ---- shutdown --------------------------------------------------------------------------
 
     /**
-     * Graceful stop (DESIGN §5 "No request is lost"): readiness goes false, queued and in-flight
-     * requests are served for up to `timeoutMs`, then whatever remains is cut (503 for queued
-     * requests), agents close and the authenticator is released. The HTTP listener is the
+     * Graceful stop (docs/design.md §5 "No request is lost"): readiness goes false, queued and
+     * in-flight requests are served for up to `timeoutMs`, then whatever remains is cut (503 for
+     * queued requests), agents close and the authenticator is released. The HTTP listener is the
      * server's business (`RouterServer.close` calls this).
      */
     close(timeoutMs = 30_000): Promise<void> {
@@ -584,9 +589,51 @@ export class Router implements BackendListener, RoutingControl {
             for (const ex of this.exchanges.values()) ex.abort();
             for (const p of pools) p.dispose();
             this.authenticator?.close?.();
+            if (this.observers.length > 0) {
+                // Cut exchanges and lingering answers settle within lingerMs: their records
+                // still reach the observers, which then flush within what is left of the drain.
+                await this.settledOrAfter(
+                    Math.max(deadline - Date.now(), this.limits.lingerMs + 250),
+                );
+                await this.closeObservers(Math.max(deadline - Date.now(), MIN_OBSERVER_CLOSE_MS));
+            }
             this.logger.info("router closed");
         })();
         return this.closed;
+    }
+
+    private settledOrAfter(ms: number): Promise<void> {
+        if (this.unsettled <= 0) return Promise.resolve();
+        return new Promise((resolve) => {
+            const timer = setTimeout(done, timerDelay(ms));
+            function done(): void {
+                clearTimeout(timer);
+                resolve();
+            }
+            this.whenSettled = done;
+        });
+    }
+
+    /** Closes every observer, waiting at most `ms`; a failing close is logged and counted. */
+    private async closeObservers(ms: number): Promise<void> {
+        this.observersClosed = true;
+        let timer: NodeJS.Timeout | undefined;
+        const all = Promise.all(
+            this.observers.map(async (o) => {
+                try {
+                    await o.close?.();
+                } catch (err) {
+                    this.observerFailed(o, err);
+                }
+            }),
+        );
+        const late = new Promise<"late">((resolve) => {
+            timer = setTimeout(() => resolve("late"), timerDelay(ms));
+        });
+        if ((await Promise.race([all, late])) === "late") {
+            this.logger.warn({ waitedMs: ms }, "exchange observers did not close in time");
+        }
+        clearTimeout(timer);
     }
 
     private entry(name: string): ServiceEntry {

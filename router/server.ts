@@ -1,6 +1,6 @@
 /**
- * HTTP(S) entry of the router (DESIGN §5 "URL contract", R6): routes, limits against slow or
- * oversized clients, TLS termination with certificate reload, health and metrics endpoints.
+ * HTTP(S) entry of the router (docs/design.md §5 "URL contract", R6): routes, limits against slow
+ * or oversized clients, TLS termination with certificate reload, health and metrics endpoints.
  *
  * Routes: `GET|POST /api/v1/service/<name>/score`, `GET /api/v1/service/<name>/swagger.json`
  * (both handled by the Router), `GET /healthz` (liveness), `GET /readyz` (readiness),
@@ -304,7 +304,7 @@ export class RouterServer {
             sendText(res, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
             return true;
         }
-        if (path === "/metrics" && withMetrics) {
+        if (path === "/metrics" && withMetrics && this.router.metrics.recording) {
             const registry = this.router.registry;
             registry.metrics().then(
                 (text) => {

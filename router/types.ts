@@ -1,6 +1,6 @@
 /**
- * Contracts between the parts of the router (DESIGN §5): the HTTP front (server + routing), the
- * auth module, the autoscaler loop and the backends (local processes, Kubernetes). Each part is
+ * Contracts between the parts of the router (docs/design.md §5): the HTTP front (server + routing),
+ * the auth module, the autoscaler loop and the backends (local processes, Kubernetes). Each part is
  * built against these interfaces so backends can be swapped without touching routing.
  */
 import type { WebserviceSettings } from "../components/settings";
@@ -51,12 +51,23 @@ export interface JsonWebKeyLike {
     readonly [key: string]: unknown;
 }
 
+/** A model a service serves, as Azure ML names it: `<name>/<version>` under AZUREML_MODEL_DIR. */
+export interface ModelRef {
+    readonly name: string;
+    readonly version: string;
+}
+
 /** Everything the router needs to serve one model web service. */
 export interface ServiceDefinition {
     readonly name: string;
     /** Validated settings (`validateWebserviceSettings`), defaults applied. */
     readonly settings: WebserviceSettings;
     readonly auth: ServiceAuthConfig;
+    /**
+     * The service's models in the order they were given (model data collection files records
+     * under the first, docs/observability.md). @default [] (unknown or none)
+     */
+    readonly models?: readonly ModelRef[];
 }
 
 /** Load of one service as the routing table sees it, read by the autoscaler each tick. */

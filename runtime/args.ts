@@ -1,8 +1,9 @@
 /**
  * `amlaks serve` arguments: parsing (node's util.parseArgs) and validation of everything — flags,
- * files, the settings file (validateWebserviceSettings, DESIGN §3), models (R27), TLS material —
- * before anything starts. Every problem is collected and reported at once (one ValidationError).
- * File-system and PATH look-ups go through {@link ServeProbe} so the rules are testable without I/O.
+ * files, the settings file (validateWebserviceSettings, docs/design.md §3), models (R27), TLS
+ * material — before anything starts. Every problem is collected and reported at once (one
+ * ValidationError). File-system and PATH look-ups go through {@link ServeProbe} so the rules are
+ * testable without I/O.
  */
 import { spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey } from "node:crypto";
@@ -17,6 +18,9 @@ import {
     type WebserviceSettingsInput,
     validateWebserviceSettings,
 } from "../components/settings";
+import { LOCAL_SCOPE } from "../router/collect/config";
+import { segmentProblem, type ModelDataScope } from "../router/collect/layout";
+import { otlpTracesUrl } from "../router/telemetry/config";
 import { CommandSyntaxError, splitCommand } from "./command";
 import { samplePaths } from "./paths";
 
@@ -36,6 +40,10 @@ export const SERVE_OPTIONS = {
     "keys-file": { type: "string" },
     "scale-down-delay": { type: "string" },
     "access-log": { type: "boolean" },
+    "collect-model-data": { type: "string" },
+    "model-data-scope": { type: "string" },
+    "log-format": { type: "string" },
+    "otlp-endpoint": { type: "string" },
     sample: { type: "boolean" },
     help: { type: "boolean", short: "h" },
 } as const;
@@ -68,7 +76,22 @@ export interface ServeConfig {
     readonly keysFileGiven: boolean;
     readonly scaleDownDelayMs: number;
     readonly accessLog: boolean;
+    /**
+     * `--collect-model-data <dir>`: inputs and predictions go below `<dir>/modeldata/` in v1's
+     * layout, the first three segments from `--model-data-scope`. @default - no collection
+     */
+    readonly modelData?: { readonly dir: string; readonly scope: ModelDataScope };
+    /** `text`: readable lines for a terminal; `json`: every line on stdout is a JSON record. */
+    readonly logFormat: LogFormat;
+    /**
+     * `--otlp-endpoint <url>`: the traces URL (`<url>/v1/traces`) requests are exported to, as
+     * Application Insights gets them on the cluster. @default - no export
+     */
+    readonly otlpEndpoint?: string;
 }
+
+export const LOG_FORMATS = ["text", "json"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** The I/O validation needs (injected in tests). */
 export interface ServeProbe {
@@ -468,6 +491,23 @@ export function validateServeArgs(
         p.add("--keys-file", keysArg, "is a directory; give a file path");
     }
 
+    const logFormat = str(v["log-format"]) ?? "text";
+    if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) {
+        p.add("--log-format", logFormat, `must be one of ${LOG_FORMATS.join(", ")}`);
+    }
+
+    const modelData = modelDataArgs(v, at, probe, p);
+
+    const otlpArg = str(v["otlp-endpoint"]);
+    const otlpEndpoint = otlpArg === undefined ? undefined : otlpTracesUrl(otlpArg);
+    if (otlpArg !== undefined && !otlpEndpoint) {
+        p.add(
+            "--otlp-endpoint",
+            otlpArg,
+            "must be the http(s) URL of an OTLP/HTTP collector, e.g. http://127.0.0.1:4318 (traces go to <url>/v1/traces)",
+        );
+    }
+
     p.throwIfAny("arguments for `amlaks serve`");
     return {
         sample,
@@ -484,5 +524,44 @@ export function validateServeArgs(
         keysFileGiven: keysArg !== undefined,
         scaleDownDelayMs,
         accessLog: v["access-log"] === true,
+        ...(modelData ? { modelData } : {}),
+        logFormat: logFormat as LogFormat,
+        ...(otlpEndpoint ? { otlpEndpoint } : {}),
     };
+}
+
+/** `--collect-model-data <dir>` and `--model-data-scope <subscription>/<resourceGroup>/<workspace>`. */
+function modelDataArgs(
+    v: ParsedServeArgs["values"],
+    at: (x: string) => string,
+    probe: ServeProbe,
+    p: Problems,
+): ServeConfig["modelData"] {
+    const dirArg = str(v["collect-model-data"]);
+    const scopeArg = str(v["model-data-scope"]);
+    if (dirArg === undefined) {
+        if (scopeArg !== undefined) {
+            p.add("--model-data-scope", scopeArg, "is only used with --collect-model-data <dir>");
+        }
+        return undefined;
+    }
+    const dir = at(dirArg);
+    const kind = probe.kind(dir);
+    if (kind !== undefined && kind !== "dir") {
+        p.add("--collect-model-data", dirArg, "is not a directory (it is created when missing)");
+    }
+    let scope: ModelDataScope = LOCAL_SCOPE;
+    if (scopeArg !== undefined) {
+        const parts = scopeArg.split("/");
+        if (parts.length !== 3 || parts.some((x) => segmentProblem(x) !== undefined)) {
+            p.add(
+                "--model-data-scope",
+                scopeArg,
+                "must be <subscription>/<resourceGroup>/<workspace>, each 1-255 letters, digits, '.', '_', '-', '(' or ')'",
+            );
+        } else {
+            scope = { subscription: parts[0], resourceGroup: parts[1], workspace: parts[2] };
+        }
+    }
+    return { dir, scope };
 }

@@ -14,6 +14,7 @@ import { ValidationError } from "../components/common/validation";
 import { getToken } from "../router/auth";
 import { ReplicaFailedError } from "../router/backends/local";
 import { parseServeArgs, validateServeArgs } from "./args";
+import { jsonConsole } from "./console";
 import { keysFileProblem, type KeysFile } from "./keys";
 import { packageVersion } from "./paths";
 import { startService, type RunningService } from "./serve";
@@ -85,6 +86,25 @@ Keys and output:
                            printed only when stdout is a terminal, never into a pipe or log
   --access-log             one line per request (status, time, request id; never keys or
                            payloads)
+  --log-format <format>    text (default): readable lines; json: every line on stdout is a
+                           JSON record (the router's access and event lines with time,
+                           service, replica, status, timings; the runtime's own lines as
+                           {"level","time","name":"amlaks","msg"}); keys are not printed
+  --otlp-endpoint <url>    export every request as Application Insights gets it on the
+                           cluster (request and dependency spans, exceptions; no payloads)
+                           to an OTLP/HTTP collector: JSON to <url>/v1/traces, e.g.
+                           http://127.0.0.1:4318 (Jaeger, the OpenTelemetry Collector)
+
+Model data collection (collectModelData, docs/observability.md):
+  --collect-model-data <dir>
+                           keep the inputs and predictions of successful POST /score calls
+                           (sampled by modelDataCollectionSampleRate) as JSON Lines under
+                           <dir>/modeldata/<subscription>/<resourceGroup>/<workspace>/
+                           <service>/<model>/<version>/<inputs|predictions>/<yyyy>/<mm>/<dd>/,
+                           the layout v1 used in the workspace's storage; turns
+                           collectModelData on for this run
+  --model-data-scope <subscription>/<resourceGroup>/<workspace>
+                           the first three folders (default local/local/local)
   -h, --help               this help
 
 Exit codes: 0 stopped by Ctrl-C or SIGTERM (in-flight requests finish first), 1 runtime
@@ -211,6 +231,10 @@ async function serveCommand(argv: string[], io: Io): Promise<number> {
         );
     }
 
+    // From here on, with --log-format json, the CLI's own lines are JSON records too
+    // (startService gets the terminal and formats its lines itself).
+    const terminal = io;
+    if (config.logFormat === "json") io = jsonConsole(io);
     let service: RunningService | undefined;
     let signalled = 0;
     let finish!: (code: number) => void;
@@ -246,7 +270,7 @@ async function serveCommand(argv: string[], io: Io): Promise<number> {
 
     try {
         service = await startService(config, {
-            ...io,
+            ...terminal,
             showKeys: process.stdout.isTTY === true,
         });
     } catch (e) {

@@ -3,7 +3,8 @@
  * replica output (`print()` in score.py, tracebacks) as `[diabetes-1] ...`, warnings and errors
  * as `warn: ...`, access logs only when asked. Lifecycle records that the CLI already reports as
  * progress lines are dropped. Keys never appear: records are pino-redacted before they get here,
- * and the access-log line is built from a fixed list of fields.
+ * and the access-log line is built from a fixed list of fields. With `--log-format json` the
+ * records pass through as JSON instead and the CLI's own lines become JSON records too.
  */
 
 import { stripControlSequences } from "../router/backends/output";
@@ -87,6 +88,52 @@ export function consoleDestination(
                 if (!f) continue;
                 if (f.toErr) sink.err(f.line);
                 else sink.out(f.line);
+            }
+        },
+    };
+}
+
+/**
+ * `--log-format json`: the runtime's own lines (progress, replica events, autoscaler decisions)
+ * as JSON records shaped like the router's pino lines, on stdout with them.
+ */
+export function jsonConsole(sink: ConsoleSink, now: () => Date = () => new Date()): ConsoleSink {
+    const record = (level: number, line: string): string =>
+        JSON.stringify({ level, time: now().toISOString(), name: "amlaks", msg: line.trim() });
+    return {
+        out: (line) => sink.out(record(30, line)),
+        err: (line) => sink.out(record(50, line)),
+    };
+}
+
+/**
+ * `--log-format json`: a pino destination that passes the router's and the backend's JSON lines
+ * to stdout unchanged. Without `--access-log`, access lines of successful requests are dropped
+ * as in text mode (failed ones are `warn` and stay).
+ */
+export function jsonDestination(
+    sink: ConsoleSink,
+    accessLog: boolean,
+): { write(chunk: string): void } {
+    return {
+        write(chunk: string): void {
+            for (const text of chunk.split("\n")) {
+                if (!text) continue;
+                if (!accessLog) {
+                    let record: LogRecord | undefined;
+                    try {
+                        record = JSON.parse(text) as LogRecord;
+                    } catch {
+                        record = undefined;
+                    }
+                    if (
+                        record?.requestId !== undefined &&
+                        record.status !== undefined &&
+                        (record.level ?? 30) < LEVEL_WARN
+                    )
+                        continue;
+                }
+                sink.out(text);
             }
         },
     };

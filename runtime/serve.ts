@@ -1,22 +1,31 @@
 /**
- * `amlaks serve`: the local runtime (DESIGN §6). From a validated {@link ServeConfig} it lays the
- * models out under a temporary AZUREML_MODEL_DIR, resolves and stores the keys, starts the router
- * on the given address with the local backend (replicas = model-server processes) and the
+ * `amlaks serve`: the local runtime (docs/design.md §6). From a validated {@link ServeConfig} it
+ * lays the models out under a temporary AZUREML_MODEL_DIR, resolves and stores the keys, starts the
+ * router on the given address with the local backend (replicas = model-server processes) and the
  * autoscaler loop, reports progress, and shuts everything down cleanly (drain, then stop
  * replicas, then remove the model layout). No part of it binds anything but `config.host`
  * (router) and 127.0.0.1 (replicas).
  */
-import { relative } from "node:path";
+import { mkdirSync } from "node:fs";
+import { join, relative } from "node:path";
 import pino from "pino";
-import { Problems } from "../components/common/validation";
+import { Problems, REDACTED } from "../components/common/validation";
 import { keyPairProblems } from "../components/settings";
 import { AutoscalerLoop, type AutoscalerDecisionEvent } from "../router/autoscaler/loop";
 import { LocalBackend, type ReplicaEvent } from "../router/backends/local";
+import {
+    DirectorySink,
+    MODEL_DATA_CONTAINER,
+    ModelDataCollector,
+    modelDataParts,
+} from "../router/collect";
+import { modelOf } from "../router/collect/layout";
 import { type RouterExtensionFactory, type RunningRouter, startRouter } from "../router/main";
-import { REDACTED_PATHS } from "../router/log";
+import { REDACTED_PATHS, createLogger } from "../router/log";
+import { TelemetryObserver, telemetryParts } from "../router/telemetry";
 import type { ServiceDefinition } from "../router/types";
 import type { ServeConfig } from "./args";
-import { type ConsoleSink, consoleDestination } from "./console";
+import { type ConsoleSink, consoleDestination, jsonConsole, jsonDestination } from "./console";
 import {
     keysFileProblem,
     readKeysFile,
@@ -26,8 +35,6 @@ import {
 } from "./keys";
 import { materializeModelLayout, type MaterializedLayout } from "./models";
 import { harnessPath } from "./paths";
-
-const REDACTED_VALUE = "(redacted)";
 
 /** Replicas always listen on loopback: only the router is reachable from outside. */
 const REPLICA_HOST = "127.0.0.1";
@@ -119,7 +126,13 @@ function seconds(ms: number): string {
 }
 
 /** Starts the service; resolves once the first replica is ready (or rejects, all stopped). */
-export async function startService(config: ServeConfig, io: ServeIo): Promise<RunningService> {
+export async function startService(
+    config: ServeConfig,
+    terminal: ServeIo,
+): Promise<RunningService> {
+    const json = config.logFormat === "json";
+    // JSON lines are for log collectors: keys are never printed there, only the file's path.
+    const io: ServeIo = json ? { ...jsonConsole(terminal), showKeys: false } : terminal;
     const settings = config.settings;
     const name = settings.name;
     const t0 = Date.now();
@@ -131,7 +144,7 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
         // Keys reused from the file obey the settings' rules too (issue 15); never echoed.
         const p = new Problems();
         for (const k of keyPairProblems(resolved.auth.primaryKey, resolved.auth.secondaryKey)) {
-            p.add(`${k.field} (from ${config.keysFile} or the settings)`, REDACTED_VALUE, k.rule);
+            p.add(`${k.field} (from ${config.keysFile} or the settings)`, REDACTED, k.rule);
         }
         p.throwIfAny("keys for `amlaks serve` (fix or delete the keys file to generate new ones)");
     }
@@ -158,18 +171,26 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
             ...settings,
             primaryKey: resolved.auth.primaryKey,
             secondaryKey: resolved.auth.secondaryKey,
+            // The flag is the local switch: it collects whatever the settings say.
+            collectModelData: settings.collectModelData || config.modelData !== undefined,
+            // Likewise --otlp-endpoint exports whatever the settings say.
+            enableAppInsights: settings.enableAppInsights || config.otlpEndpoint !== undefined,
         },
         auth: resolved.auth,
+        models: layout.plan.models.map((m) => ({ name: m.name, version: String(m.version) })),
     };
-    const logger = pino(
-        {
-            level: "info",
-            redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
-            base: undefined,
-            timestamp: false,
-        },
-        consoleDestination(io, config.accessLog),
-    );
+    const logger = json
+        ? // No pid/hostname: one process on this machine, and replica records carry their own pid.
+          createLogger({ base: null, destination: jsonDestination(terminal, config.accessLog) })
+        : pino(
+              {
+                  level: "info",
+                  redact: { paths: REDACTED_PATHS, censor: "[redacted]" },
+                  base: undefined,
+                  timestamp: false,
+              },
+              consoleDestination(io, config.accessLog),
+          );
 
     const launch = replicaLaunch(config, layout.modelDir);
     const desiredNow = (): number => backend.currentReplicas(name);
@@ -233,6 +254,11 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
             `${settings.autoscaleEnabled ? `autoscale ${settings.autoscaleMinReplicas}-${settings.autoscaleMaxReplicas} at ${settings.autoscaleTargetUtilization}%` : `${replicasAtStart} replica${replicasAtStart === 1 ? "" : "s"}`})`,
     );
 
+    const collector =
+        config.modelData && modelDataCollector(config.modelData, logger, removeLayout);
+    const modelData = collector ? modelDataParts(collector) : undefined;
+    const telemetry = config.otlpEndpoint ? otlpTelemetry(config.otlpEndpoint, logger) : undefined;
+
     let router: RunningRouter;
     try {
         router = await startRouter({
@@ -242,7 +268,12 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
             tlsCertFile: config.tls?.certFile,
             tlsKeyFile: config.tls?.keyFile,
             backend,
-            extensions: [autoscaler],
+            extensions: [
+                autoscaler,
+                ...(modelData?.extensions ?? []),
+                ...(telemetry?.extensions ?? []),
+            ],
+            observers: [...(modelData?.observers ?? []), ...(telemetry?.observers ?? [])],
             logger,
             router: { accessLog: true },
         });
@@ -302,6 +333,33 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
     io.out(`  scoring URI:  ${scoringUri}`);
     io.out(`  swagger URI:  ${swaggerUri}`);
     io.out(`  metrics:      ${metricsUri}`);
+    if (config.modelData) {
+        const { dir, scope } = config.modelData;
+        const model = modelOf(definition);
+        const folder = [
+            scope.subscription,
+            scope.resourceGroup,
+            scope.workspace,
+            name,
+            model.name,
+            model.version,
+        ];
+        io.out(
+            `  model data:   ${shownPath(join(dir, MODEL_DATA_CONTAINER, ...folder))}/{inputs,predictions}/<yyyy>/<mm>/<dd>/ ` +
+                `(rate ${settings.modelDataCollectionSampleRate})`,
+        );
+    } else if (settings.collectModelData) {
+        io.out(
+            "  model data:   collectModelData is on; add --collect-model-data <dir> to keep inputs and predictions",
+        );
+    }
+    if (config.otlpEndpoint) {
+        io.out(`  telemetry:    requests exported to ${config.otlpEndpoint} (OTLP/HTTP)`);
+    } else if (settings.enableAppInsights) {
+        io.out(
+            "  telemetry:    enableAppInsights is on; add --otlp-endpoint <url> to export requests to an OTLP collector",
+        );
+    }
     if (resolved.auth.mode === "key") {
         const note = resolved.generated.length > 0 ? "generated" : "reused";
         if (io.showKeys) {
@@ -334,4 +392,48 @@ export async function startService(config: ServeConfig, io: ServeIo): Promise<Ru
         backend,
         stop,
     };
+}
+
+/**
+ * The local collector: a directory sink, batches written within a second (local traffic is light
+ * and a user looks at the files right away). The folder is made now, so a directory that cannot
+ * be written is a bad argument rather than a silent loss.
+ */
+function modelDataCollector(
+    modelData: NonNullable<ServeConfig["modelData"]>,
+    logger: pino.Logger,
+    onError: () => void,
+): ModelDataCollector {
+    try {
+        mkdirSync(join(modelData.dir, MODEL_DATA_CONTAINER), { recursive: true });
+    } catch (err) {
+        onError();
+        const p = new Problems();
+        p.add(
+            "--collect-model-data",
+            modelData.dir,
+            `cannot be created: ${(err as Error).message}`,
+        );
+        p.throwIfAny("arguments for `amlaks serve`");
+    }
+    return new ModelDataCollector({
+        sink: new DirectorySink(modelData.dir),
+        scope: modelData.scope,
+        logger: logger.child({ part: "model-data" }),
+        flushIntervalMs: 1000,
+    });
+}
+
+/**
+ * `--otlp-endpoint`: the Application Insights export of the cluster, to an OTLP/HTTP collector;
+ * batches leave within a second (a user looks at the collector right away). No payloads.
+ */
+function otlpTelemetry(url: string, logger: pino.Logger): ReturnType<typeof telemetryParts> {
+    const destinations = [{ kind: "otlp", url } as const];
+    const observer = new TelemetryObserver({
+        destinations,
+        logger: logger.child({ part: "telemetry" }),
+        scheduledDelayMs: 1000,
+    });
+    return telemetryParts(observer, destinations);
 }

@@ -60,6 +60,10 @@ try {
         sourcemap: false,
         // Third-party licence headers travel with the code they cover.
         legalComments: "eof",
+        // ESM builds of some dependencies (@azure/storage-common) read import.meta.url when
+        // loaded; in this CommonJS bundle it is empty unless it becomes the bundle's own URL.
+        banner: { js: 'const __bundleUrl = require("node:url").pathToFileURL(__filename).href;' },
+        define: { "import.meta.url": "__bundleUrl" },
         metafile: true,
         logLevel: "warning",
         tsconfig: join(root, "tsconfig.build.json"),

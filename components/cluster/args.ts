@@ -18,8 +18,16 @@ export interface WorkspaceLike {
     readonly storageAccountName: pulumi.Output<string>;
     readonly logAnalyticsWorkspaceId: pulumi.Output<string>;
     readonly applicationInsightsConnectionString: pulumi.Output<string>;
+    /** ARM id of the workspace's storage account: where model data is collected (AmlWorkspace has it). */
+    readonly storageAccountId?: pulumi.Output<string>;
+    /** Workspace name: the `<workspace>` segment of the model data path (AmlWorkspace has it). */
+    readonly workspaceName?: pulumi.Output<string>;
 }
 
+/**
+ * Typed as they behave: plain types for the args the component branches on (which resources
+ * exist, how they are configured at preview), `Input<T>` for values passed into resources.
+ */
 export interface AksInferenceClusterArgs {
     /**
      * The workspace of the cluster (v1 `ComputeTarget.create(ws, ...)`): `location`,
@@ -31,6 +39,14 @@ export interface AksInferenceClusterArgs {
      * @default - unset
      */
     readonly workspace?: WorkspaceLike;
+    /**
+     * Application Insights connection string (a secret) the router exports the requests of
+     * services with `enableAppInsights` to (docs/app-insights.md): stored in a Secret in the
+     * router namespace, read by the router pods through a secretKeyRef. Changing it takes effect
+     * when the router pods restart.
+     * @default - the `workspace`'s Application Insights; none (no export) without a workspace
+     */
+    readonly appInsightsConnectionString?: pulumi.Input<string>;
 
     // ---- Mode: create (default), attach (`resourceId`) or kubeconfig (`kubeconfig`) ----------
 
@@ -69,7 +85,7 @@ export interface AksInferenceClusterArgs {
      * DevTest ≥ 2 vCPUs. Sets the router's replicas and self-scaling.
      * @default "FastProd"
      */
-    readonly clusterPurpose?: pulumi.Input<string>;
+    readonly clusterPurpose?: string;
     /**
      * Nodes in the system pool (v1 `agent_count`), a whole number > 0. Create mode; in kubeconfig
      * mode a declaration used for sizing checks and the router's replica bound. Not allowed in
@@ -107,7 +123,7 @@ export interface AksInferenceClusterArgs {
      * AKS control-plane tier: `Free`, `Standard` (uptime SLA) or `Premium`. Create mode.
      * @default "Standard" for FastProd/DenseProd, "Free" for DevTest
      */
-    readonly skuTier?: pulumi.Input<string>;
+    readonly skuTier?: string;
 
     // ---- Network (R11; create mode) -------------------------------------------------------
 
@@ -118,13 +134,13 @@ export interface AksInferenceClusterArgs {
      * `networkPluginMode` is `overlay`. Changing it forces a new cluster.
      * @default "azure" with networkPluginMode "overlay" (today's AKS default)
      */
-    readonly networkPlugin?: pulumi.Input<string>;
+    readonly networkPlugin?: string;
     /**
      * Azure CNI mode: `overlay` (pods get addresses from `podCidr`, not from the VNet;
      * `vnetSubnetId` optional) or `subnet` (v1 Azure CNI). Only with networkPlugin `azure`.
      * @default "overlay" when networkPlugin is unset, "subnet" when it is "azure"
      */
-    readonly networkPluginMode?: pulumi.Input<string>;
+    readonly networkPluginMode?: string;
     /**
      * NetworkPolicy engine that enforces the model services' policies (only the router reaches
      * model pods; no instance metadata endpoint): `cilium` (overlay only; also sets the Cilium
@@ -132,7 +148,7 @@ export interface AksInferenceClusterArgs {
      * "none": unenforced policies would let any pod bypass key and token auth.
      * @default "cilium" with overlay, "calico" with kubenet or subnet mode
      */
-    readonly networkPolicy?: pulumi.Input<string>;
+    readonly networkPolicy?: string;
     /**
      * ARM id of the subnet the nodes join (`.../virtualNetworks/<vnet>/subnets/<subnet>`). Required
      * with `azure`; optional with `kubenet` (bring your own subnet). The cluster identity needs
@@ -177,7 +193,7 @@ export interface AksInferenceClusterArgs {
      * `PublicIp` or `InternalLoadBalancer` (the router Service gets the Azure internal-LB annotation).
      * @default "PublicIp"
      */
-    readonly loadBalancerType?: pulumi.Input<string>;
+    readonly loadBalancerType?: string;
     /**
      * Subnet (name) of the internal load balancer; only with `InternalLoadBalancer`.
      * @default - the nodes' subnet
@@ -229,20 +245,42 @@ export interface AksInferenceClusterArgs {
      */
     readonly routerBaseImage?: string;
     /** Namespace of the router. @default "azureml" */
-    readonly routerNamespace?: pulumi.Input<string>;
+    readonly routerNamespace?: string;
     /**
      * Namespaces where model services live (plain names; each must exist). The router gets a Role
      * in each (read Deployments, EndpointSlices and Secrets, scale Deployments, mark pods for
      * deletion) and nothing cluster-wide (R21). Not the router's namespace.
      * @default - one namespace, `azureml-services`, created by the component
      */
-    readonly routerWatchNamespaces?: readonly string[];
+    readonly routerWatchNamespaces?: string[];
     /**
      * Router Service type: `LoadBalancer`, `NodePort` or `ClusterIP` (local clusters without a
      * load balancer; use port-forwarding).
      * @default "LoadBalancer"
      */
-    readonly routerServiceType?: pulumi.Input<string>;
+    readonly routerServiceType?: string;
+    /**
+     * Also create a Prometheus Operator `ServiceMonitor` (monitoring.coreos.com/v1) for the router's
+     * metrics port (9090), and the ClusterIP Service `amlaks-router-metrics` it selects. Opt-in
+     * because the CRD exists only where the Prometheus Operator is installed (kube-prometheus-stack)
+     * and Pulumi cannot check for it at preview: on a cluster without it `pulumi up` would fail.
+     * The router pods always carry `prometheus.io/scrape|port|path` annotations.
+     * @default false
+     */
+    readonly routerServiceMonitor?: boolean;
+    /**
+     * Labels on the ServiceMonitor, for Prometheus' `serviceMonitorSelector` (kube-prometheus-stack
+     * selects `release: <its release name>` by default). Only with `routerServiceMonitor`.
+     * @default {}
+     */
+    readonly routerServiceMonitorLabels?: Record<string, string>;
+    /**
+     * Namespaces whose pods may connect to the router's metrics port; with it a NetworkPolicy lets
+     * only those pods and the router's own pods (peer load reports) reach port 9090, while the
+     * scoring ports stay open. Needs a network policy engine (`networkPolicy`).
+     * @default - no NetworkPolicy: any pod in the cluster can scrape the router
+     */
+    readonly routerMetricsNamespaces?: string[];
 
     // ---- Workspace, registry and storage ----------------------------------------------------
 
@@ -270,6 +308,39 @@ export interface AksInferenceClusterArgs {
     /** Workspace storage account name, for `requiredHosts` (R23). @default - not listed */
     readonly storageAccountName?: pulumi.Input<string>;
 
+    // ---- Model data collection (R4; create and attach modes; docs/observability.md) ----------
+
+    /**
+     * Model data collection: with a storage account known (this arg or the `workspace`'s), the
+     * cluster gets its OIDC issuer and workload identity turned on (create mode; an attached
+     * cluster must have them), the router a user-assigned identity federated with its
+     * ServiceAccount, holding Storage Blob Data Contributor on the `modeldata` container only, and
+     * the router writes the inputs and predictions of services with `collectModelData` there.
+     * `false` turns all of it off.
+     * @default true when a storage account is known
+     */
+    readonly modelDataCollection?: boolean;
+    /**
+     * ARM id of the storage account model data goes to (container `modeldata`). In the
+     * subscription the Azure provider deploys to, unless `createModelDataContainer` is false.
+     * @default - the `workspace`'s storage account; none without a workspace
+     */
+    readonly modelDataStorageAccountId?: pulumi.Input<string>;
+    /**
+     * The `<workspace>` segment of the model data path
+     * (`<subscription>/<resourcegroup>/<workspace>/<service>/...`). Required with
+     * `modelDataStorageAccountId` when there is no `workspace`.
+     * @default - the `workspace`'s name
+     */
+    readonly modelDataWorkspaceName?: pulumi.Input<string>;
+    /**
+     * Create the `modeldata` container (it is kept when the stack is destroyed, with its data).
+     * Set false when it exists already (v1 workspaces that collected data have it): the role is
+     * then assigned on the existing container.
+     * @default true
+     */
+    readonly createModelDataContainer?: boolean;
+
     // ---- Security and monitoring (create mode) ----------------------------------------------
 
     /**
@@ -278,24 +349,24 @@ export interface AksInferenceClusterArgs {
      */
     readonly logAnalyticsWorkspaceId?: pulumi.Input<string>;
     /** Microsoft Defender for Containers (R39). @default true */
-    readonly defenderEnabled?: pulumi.Input<boolean>;
+    readonly defenderEnabled?: boolean;
     /** Container Insights (omsagent add-on, R22: container logs are not stored otherwise). @default true */
-    readonly containerInsightsEnabled?: pulumi.Input<boolean>;
+    readonly containerInsightsEnabled?: boolean;
     /** Azure Policy add-on. @default true */
-    readonly azurePolicyEnabled?: pulumi.Input<boolean>;
+    readonly azurePolicyEnabled?: boolean;
     /**
      * Disable local (static certificate) accounts: only Microsoft Entra ID identities reach the
      * API server, and the kubeconfig calls `kubelogin` (must be on PATH where `pulumi up` runs).
      * With `false`, the admin kubeconfig (client certificate) is used and kubelogin is not needed.
      * @default true
      */
-    readonly disableLocalAccounts?: pulumi.Input<boolean>;
+    readonly disableLocalAccounts?: boolean;
     /**
      * kubelogin login method for the generated kubeconfig: `azurecli`, `devicecode`, `spn`, `msi`,
      * `workloadidentity` or `azd` (create/attach modes with Entra ID).
      * @default "azurecli"
      */
-    readonly kubeloginMode?: pulumi.Input<string>;
+    readonly kubeloginMode?: string;
     /** Entra ID group object ids with cluster-admin. @default [] */
     readonly adminGroupObjectIds?: pulumi.Input<pulumi.Input<string>[]>;
     /**
@@ -303,7 +374,7 @@ export interface AksInferenceClusterArgs {
      * new cluster, so the component can install the router under Azure RBAC.
      * @default true
      */
-    readonly grantDeployerClusterAdmin?: pulumi.Input<boolean>;
+    readonly grantDeployerClusterAdmin?: boolean;
 
     // ---- GPU ------------------------------------------------------------------------------
 
@@ -312,7 +383,7 @@ export interface AksInferenceClusterArgs {
      * @default true when creating a cluster with a GPU SKU; false otherwise (existing clusters
      * often have it already)
      */
-    readonly installNvidiaDevicePlugin?: pulumi.Input<boolean>;
+    readonly installNvidiaDevicePlugin?: boolean;
     /** NVIDIA device plugin image. @default "nvcr.io/nvidia/k8s-device-plugin:v0.17.0" */
     readonly nvidiaDevicePluginImage?: pulumi.Input<string>;
 
@@ -323,6 +394,7 @@ export interface AksInferenceClusterArgs {
 /** Every argument name of {@link AksInferenceClusterArgs}; others are rejected (issue 11 item 7). */
 export const AKS_INFERENCE_CLUSTER_ARG_NAMES = argNames<AksInferenceClusterArgs>({
     workspace: true,
+    appInsightsConnectionString: true,
     resourceId: true,
     kubeconfig: true,
     location: true,
@@ -359,6 +431,9 @@ export const AKS_INFERENCE_CLUSTER_ARG_NAMES = argNames<AksInferenceClusterArgs>
     routerNamespace: true,
     routerWatchNamespaces: true,
     routerServiceType: true,
+    routerServiceMonitor: true,
+    routerServiceMonitorLabels: true,
+    routerMetricsNamespaces: true,
     workspaceName: true,
     workspaceResourceGroupName: true,
     computeName: true,
@@ -366,6 +441,10 @@ export const AKS_INFERENCE_CLUSTER_ARG_NAMES = argNames<AksInferenceClusterArgs>
     acrLoginServer: true,
     containerRegistryId: true,
     storageAccountName: true,
+    modelDataCollection: true,
+    modelDataStorageAccountId: true,
+    modelDataWorkspaceName: true,
+    createModelDataContainer: true,
     logAnalyticsWorkspaceId: true,
     defenderEnabled: true,
     containerInsightsEnabled: true,

@@ -9,9 +9,7 @@
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
-
-/** Pinned plugin image (no drifting `latest`, anchors §1.7). Override with `nvidiaDevicePluginImage`. */
-export const DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.17.0";
+import { CLUSTER_DEFAULTS } from "./defaults";
 
 export const NVIDIA_DEVICE_PLUGIN_NAME = "nvidia-device-plugin-daemonset";
 
@@ -22,7 +20,7 @@ export function nvidiaDevicePluginName(routerNamespace: string): string {
 
 /** The plugin DaemonSet of the install whose router lives in `routerNamespace`. */
 export function renderNvidiaDevicePlugin(
-    image: pulumi.Input<string> = DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE,
+    image: pulumi.Input<string> = CLUSTER_DEFAULTS.nvidiaDevicePluginImage,
     routerNamespace = "azureml",
 ): k8s.types.input.apps.v1.DaemonSet {
     const labels = {

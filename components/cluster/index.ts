@@ -10,11 +10,24 @@ import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
-import { parseArmId } from "./arm-id";
+import { parseArmId, requireArmId } from "../common/arm-id";
 import { AksInferenceClusterArgs } from "./args";
-import { DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE, renderNvidiaDevicePlugin } from "./gpu";
+import { renderNvidiaDevicePlugin } from "./gpu";
 import { computeRequiredHosts, normalizeRegion, RequiredHost } from "./hosts";
 import { decodeKubeconfig, kubeconfigClusterIdentifier, setKubeloginMode } from "./kubeconfig";
+import {
+    CREATE_ACCESS_WAIT,
+    EXISTING_ACCESS_WAIT,
+    installAccessChecks,
+    kubeconfigAfterAccess,
+} from "./access-wait";
+import {
+    attachedIssuer,
+    installModelDataIdentity,
+    modelDataAccountName,
+    resolveModelData,
+    withWorkloadIdentity,
+} from "./model-data";
 import { deriveAksClusterName, deriveDnsPrefix } from "./names";
 import { routerImage } from "./router-image";
 import { installRouter, RouterRenderConfig, routerProfile } from "./router-install";
@@ -27,7 +40,13 @@ import {
 } from "./monitoring";
 import { subscriptionProvider } from "./subscription-provider";
 import { withWorkspace } from "./workspace-link";
-import { CLUSTER_DEFAULTS, ResolvedClusterArgs, validateAksInferenceClusterArgs } from "./validate";
+import { CLUSTER_DEFAULTS } from "./defaults";
+import {
+    ResolvedAttachArgs,
+    ResolvedCreateArgs,
+    ResolvedKubeconfigArgs,
+    validateAksInferenceClusterArgs,
+} from "./validate";
 
 export * from "./args";
 
@@ -51,6 +70,11 @@ interface ClusterFacts {
     kubeconfig: pulumi.Output<string>;
     clusterIdentifier: pulumi.Output<string>;
     dependsOn: pulumi.Resource[];
+    /** AKS only: the cluster's OIDC issuer URL (model data collection's federated identity). */
+    oidcIssuer?: () => pulumi.Output<string>;
+    /** AKS only: resource group (and, attach mode, Azure provider) of the cluster. */
+    resourceGroupName?: pulumi.Input<string>;
+    azureProvider?: pulumi.ProviderResource;
 }
 
 /**
@@ -62,9 +86,18 @@ interface ClusterFacts {
  * The cluster is never registered as a v1 `AKS` compute of the workspace: that API is retired,
  * needs local accounts and makes Azure install a second router (issue 11 item 2).
  */
+/** Each cluster's Kubernetes provider, held here so it is not a class property (see kubeProvider). */
+const kubeProviders = new WeakMap<AksInferenceCluster, k8s.Provider>();
+
 export class AksInferenceCluster extends pulumi.ComponentResource {
-    /** Kubernetes provider for this cluster (stable: replaced only when the cluster is). */
-    public readonly kubeProvider: k8s.Provider;
+    /**
+     * Kubernetes provider for this cluster (stable: replaced only when the cluster is). An
+     * accessor, not a property, so that the inferred multi-language schema leaves it out (it
+     * cannot express provider references): other languages make a provider from `kubeconfig`.
+     */
+    get kubeProvider(): k8s.Provider {
+        return kubeProviders.get(this)!;
+    }
     /** Kubeconfig (secret). In create/attach modes with Entra ID it calls `kubelogin`. */
     public readonly kubeconfig: pulumi.Output<string>;
     /** ARM id of the AKS cluster; `kubeconfig-<hash>` in kubeconfig mode. */
@@ -113,17 +146,21 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
      * services pick their preStop action from it (native sleep needs 1.30).
      */
     public readonly kubernetesVersion: string | undefined;
-    /** Application Insights connection string of `workspace` (secret); undefined without it. */
+    /**
+     * Application Insights connection string (secret) the router exports to: the
+     * `appInsightsConnectionString` arg, else the `workspace`'s; undefined without either.
+     */
     public readonly appInsightsConnectionString: pulumi.Output<string> | undefined;
 
     constructor(
         name: string,
-        argsIn: AksInferenceClusterArgs,
+        args: AksInferenceClusterArgs,
         opts?: pulumi.ComponentResourceOptions,
     ) {
         // The `workspace` shorthand fills unset args; then validate before anything is
         // registered (not even this component).
-        const args = withWorkspace(argsIn);
+        const workspace = args?.workspace;
+        args = withWorkspace(args);
         const cfg = validateAksInferenceClusterArgs(args);
         super("amlaks:index:AksInferenceCluster", name, {}, opts);
         for (const w of cfg.warnings) void pulumi.log.warn(w, this);
@@ -135,41 +172,73 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             );
         }
 
+        // Model data collection (model-data.ts): the workspace's storage account, or the arg's.
+        const modelData = resolveModelData(args, cfg.mode);
         const facts =
             cfg.mode === "create"
-                ? this.createCluster(name, args, cfg)
+                ? this.createCluster(name, args, cfg, modelData !== undefined)
                 : cfg.mode === "attach"
-                  ? this.attachCluster(name, args, cfg)
-                  : this.useKubeconfig(args, cfg);
+                  ? this.attachCluster(name, cfg)
+                  : this.useKubeconfig(cfg);
 
         this.kubeconfig = pulumi.secret(facts.kubeconfig);
-        this.kubeProvider = new k8s.Provider(
-            `${name}-k8s`,
-            {
-                kubeconfig: this.kubeconfig,
-                clusterIdentifier: facts.clusterIdentifier,
-                // Key rotation updates the auth Secret in place. By default the provider replaces a
-                // Secret whose data changed (delete, then create: the name is fixed), and for that
-                // moment the router has no keys (R36: rotating one key must not fail the other).
-                enableSecretMutable: true,
-            },
-            { parent: this },
+        // Issue 11 item 4: no Kubernetes object before the deployer's rights took effect.
+        const accessChecks = installAccessChecks(cfg.routerNamespace, cfg.serviceNamespaces);
+        const providerKubeconfig =
+            cfg.mode === "create"
+                ? kubeconfigAfterAccess(
+                      this.kubeconfig,
+                      facts.dependsOn.filter(
+                          (r): r is pulumi.CustomResource => r instanceof pulumi.CustomResource,
+                      ),
+                      accessChecks,
+                      CREATE_ACCESS_WAIT,
+                      "The deployer gets 'Azure Kubernetes Service RBAC Cluster Admin' on the cluster " +
+                          "(grantDeployerClusterAdmin); check that assignment, or grant the identity running " +
+                          "pulumi these rights and run `pulumi up` again.",
+                      this,
+                  )
+                : kubeconfigAfterAccess(
+                      this.kubeconfig,
+                      [],
+                      accessChecks,
+                      EXISTING_ACCESS_WAIT,
+                      "The kubeconfig's user must hold these rights (for example the cluster-admin " +
+                          "ClusterRole, or a Role granting them in each namespace).",
+                      this,
+                  );
+        kubeProviders.set(
+            this,
+            new k8s.Provider(
+                `${name}-k8s`,
+                {
+                    kubeconfig: providerKubeconfig,
+                    clusterIdentifier: facts.clusterIdentifier,
+                    // Key rotation updates the auth Secret in place. By default the provider
+                    // replaces a Secret whose data changed (delete, then create: the name is
+                    // fixed), and for that moment the router has no keys (R36: rotating one key
+                    // must not fail the other).
+                    enableSecretMutable: true,
+                },
+                { parent: this },
+            ),
         );
 
         // AcrPull for the kubelet identity, so nodes pull model images without credentials.
-        if (args.containerRegistryId !== undefined && facts.kubeletObjectId) {
+        const registryId = cfg.containerRegistryId;
+        if (registryId !== undefined && facts.kubeletObjectId) {
             const acr = new authorization.RoleAssignment(
                 `${name}-acr-pull`,
                 {
                     principalId: facts.kubeletObjectId.apply((id) => id ?? ""),
                     principalType: "ServicePrincipal",
                     roleDefinitionId: pulumi
-                        .output(args.containerRegistryId)
+                        .output(registryId)
                         .apply(
                             (id) =>
                                 `/subscriptions/${parseArmId(id)?.subscriptionId ?? ""}/providers/Microsoft.Authorization/roleDefinitions/${ACR_PULL_ROLE_ID}`,
                         ),
-                    scope: args.containerRegistryId,
+                    scope: registryId,
                 },
                 { parent: this },
             );
@@ -190,53 +259,87 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         const tlsChecksum = cfg.tls
             ? pulumi.unsecret(
                   pulumi
-                      .output(args.sslCertPem!)
+                      .output(cfg.tls.certPem)
                       .apply((c) => createHash("sha256").update(c).digest("hex")),
               )
             : undefined;
         // No routerImage: build it from the installed package into the cluster's registry,
         // content-hash tagged and reused while unchanged (never built during preview).
+        const source = cfg.routerImage;
         const image: pulumi.Input<string> =
-            args.routerImage ??
-            routerImage(
-                name,
-                {
-                    registryServer: (args.routerImageRegistry ?? args.acrLoginServer)!,
-                    registryUsername: args.routerImageRegistryUsername,
-                    registryPassword: args.routerImageRegistryPassword,
-                    baseImage: args.routerBaseImage,
-                },
-                { parent: this },
-            ).imageRef;
+            source.kind === "given"
+                ? source.imageRef
+                : routerImage(
+                      name,
+                      {
+                          registryServer: source.registryServer,
+                          registryUsername: source.registryUsername,
+                          registryPassword: source.registryPassword,
+                          baseImage: source.baseImage,
+                      },
+                      { parent: this },
+                  ).imageRef;
+        // The router's Application Insights export (router-telemetry.ts): explicit arg, else
+        // the workspace's.
+        const aiSource =
+            args.appInsightsConnectionString ?? workspace?.applicationInsightsConnectionString;
+        const appInsightsConnectionString =
+            aiSource === undefined ? undefined : pulumi.secret(aiSource);
+        const modelDataWiring =
+            modelData && facts.oidcIssuer && facts.resourceGroupName !== undefined
+                ? installModelDataIdentity(
+                      name,
+                      modelData,
+                      {
+                          issuerUrl: facts.oidcIssuer(),
+                          resourceGroupName: facts.resourceGroupName,
+                          location: facts.location,
+                          routerNamespace: cfg.routerNamespace,
+                          provider: facts.azureProvider,
+                          tags: args.tags,
+                      },
+                      this,
+                  )
+                : undefined;
         const renderCfg: RouterRenderConfig = {
             namespace: cfg.routerNamespace,
             purpose: cfg.purpose,
             image,
-            tls: cfg.tls,
+            tls: cfg.tls !== undefined,
             serviceType: cfg.routerServiceType,
             loadBalancerType: cfg.loadBalancerType,
-            loadBalancerSubnet: args.loadBalancerSubnet,
-            leafDomainLabel: args.leafDomainLabel,
+            loadBalancerSubnet: cfg.loadBalancerSubnet,
+            leafDomainLabel: cfg.leafDomainLabel,
             azureAnnotations: cfg.mode !== "kubeconfig",
             serviceNamespaces: cfg.serviceNamespaces,
             createServiceNamespace: cfg.createServiceNamespace,
             maxReplicas,
             tlsChecksum,
+            serviceMonitor: cfg.routerMetrics.serviceMonitor,
+            serviceMonitorLabels: cfg.routerMetrics.serviceMonitorLabels,
+            metricsNamespaces: cfg.routerMetrics.metricsNamespaces,
+            appInsights: appInsightsConnectionString !== undefined,
+            modelData: modelDataWiring?.router,
         };
         const router = installRouter(
             name,
             renderCfg,
             cfg.tls
                 ? {
-                      certPem: pulumi.secret(args.sslCertPem!),
-                      keyPem: pulumi.secret(args.sslKeyPem!),
+                      certPem: pulumi.secret(cfg.tls.certPem),
+                      keyPem: pulumi.secret(cfg.tls.keyPem),
                   }
                 : undefined,
-            { parent: this, provider: this.kubeProvider, dependsOn: facts.dependsOn },
+            {
+                parent: this,
+                provider: this.kubeProvider,
+                dependsOn: [...facts.dependsOn, ...(modelDataWiring?.resources ?? [])],
+            },
+            appInsightsConnectionString,
         );
 
         // NVIDIA device plugin for GPU SKUs (R7, R9).
-        const pluginImage = args.nvidiaDevicePluginImage ?? DEFAULT_NVIDIA_DEVICE_PLUGIN_IMAGE;
+        const pluginImage = cfg.nvidiaDevicePluginImage;
         if (cfg.installNvidiaDevicePlugin === undefined) {
             void pulumi.log.warn(
                 "vmSize is an unresolved Output, so GPU support cannot be detected before deployment; " +
@@ -256,10 +359,10 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         const service = router.service;
         let scoringBaseUrl: pulumi.Output<string>;
         if (cfg.tls) {
-            scoringBaseUrl = pulumi.interpolate`https://${args.sslCname!}`;
-        } else if (cfg.leafDomain) {
+            scoringBaseUrl = pulumi.interpolate`https://${cfg.tls.cname}`;
+        } else if (cfg.leafDomainLabel !== undefined) {
             scoringBaseUrl = pulumi
-                .all([args.leafDomainLabel!, facts.location])
+                .all([cfg.leafDomainLabel, facts.location])
                 .apply(([l, r]) => `http://${l}.${normalizeRegion(r)}.cloudapp.azure.com`);
         } else if (cfg.routerServiceType === "LoadBalancer") {
             scoringBaseUrl = service.status.apply((s) => {
@@ -273,11 +376,8 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
 
         this.gpuKnown = cfg.mode === "attach" && cfg.vmSize === undefined ? undefined : cfg.gpu;
         this.vmSize = cfg.vmSize;
-        this.kubernetesVersion =
-            typeof args.kubernetesVersion === "string" ? args.kubernetesVersion : undefined;
-        this.appInsightsConnectionString = argsIn.workspace
-            ? pulumi.secret(argsIn.workspace.applicationInsightsConnectionString)
-            : undefined;
+        this.kubernetesVersion = cfg.kubernetesVersion;
+        this.appInsightsConnectionString = appInsightsConnectionString;
         this.clusterId = facts.id;
         this.clusterName = facts.name;
         this.clusterFqdn = facts.fqdn;
@@ -286,12 +386,16 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         this.gpuEnabled = facts.gpu;
         this.fpgaEnabled = facts.fpga;
         this.routerNamespace = pulumi.output(cfg.routerNamespace);
-        // Carries the created namespace and the router's RoleBindings as dependencies, so a web
-        // service that waits on this list is created after them (first `pulumi up` ordering).
+        // Carries the created namespace, the router's RoleBindings and its ready Deployment as
+        // dependencies, so a web service that waits on this list is created after them (first
+        // `pulumi up` ordering). The router Deployment is ready only once its pods pulled their
+        // image: with the default router image in the workspace registry, that is the kubelet's
+        // AcrPull grant proven in effect before any model pod pulls (issue 11 item 4).
         this.serviceNamespaces = pulumi
             .all([
                 ...router.serviceNamespaces.map((n) => n.metadata.name),
                 ...router.serviceBindings.map((b) => b.urn),
+                router.deployment.urn,
             ])
             .apply(() => [...cfg.serviceNamespaces]);
         this.routerImage = pulumi.output(image);
@@ -303,7 +407,8 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                 facts.location,
                 args.acrName,
                 args.acrLoginServer,
-                args.storageAccountName,
+                // The router writes model data to this account's blob endpoint.
+                args.storageAccountName ?? modelDataAccountName(modelData),
                 args.leafDomainLabel,
                 image,
                 cfg.installNvidiaDevicePlugin ? pluginImage : undefined,
@@ -316,7 +421,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                     acrLoginServer: acrLoginServer ? hostOf(acrLoginServer) : undefined,
                     storageAccountName: sa,
                     leafDomainLabel: label,
-                    customDomain: cfg.tls,
+                    customDomain: cfg.tls !== undefined,
                     routerImage,
                     extraImages: plugin ? [plugin] : [],
                 }),
@@ -341,29 +446,35 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         });
     }
 
-    /** Create mode: a new AKS cluster with secure defaults. */
+    /**
+     * Create mode: a new AKS cluster with secure defaults. `@internal` keeps this member out of
+     * the declarations the multi-language schema is inferred from (provider/README.md).
+     * @internal
+     */
     private createCluster(
         name: string,
         args: AksInferenceClusterArgs,
-        cfg: ResolvedClusterArgs,
+        cfg: ResolvedCreateArgs,
+        workloadIdentity: boolean,
     ): ClusterFacts {
-        const location = args.location!;
-        const resourceGroupName = args.resourceGroupName!;
-        let logAnalyticsId: pulumi.Input<string> | undefined = args.logAnalyticsWorkspaceId;
-        if (logAnalyticsId === undefined && (cfg.defenderEnabled || cfg.containerInsightsEnabled)) {
-            // Defender (R39) and Container Insights (R22) both need a Log Analytics workspace.
-            logAnalyticsId = new operationalinsights.Workspace(
-                `${name}-logs`,
-                {
-                    resourceGroupName,
-                    location,
-                    sku: { name: "PerGB2018" },
-                    retentionInDays: 30,
-                    tags: args.tags,
-                },
-                { parent: this },
-            ).id;
-        }
+        const { location, resourceGroupName } = cfg;
+        // Defender (R39) and Container Insights (R22) both need a Log Analytics workspace.
+        const logAnalyticsId =
+            args.logAnalyticsWorkspaceId ??
+            (cfg.defenderEnabled || cfg.containerInsightsEnabled
+                ? new operationalinsights.Workspace(
+                      `${name}-logs`,
+                      {
+                          resourceGroupName,
+                          location,
+                          sku: { name: "PerGB2018" },
+                          retentionInDays: CLUSTER_DEFAULTS.logRetentionInDays,
+                          tags: args.tags,
+                      },
+                      { parent: this },
+                  ).id
+                : undefined);
+        const insightsWorkspaceId = cfg.containerInsightsEnabled ? logAnalyticsId : undefined;
         const clusterName = args.clusterName ?? deriveAksClusterName(name);
         const networkRoleDefinition = (subnetId: pulumi.Input<string>) =>
             pulumi
@@ -402,6 +513,14 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             );
             clusterIdentity = { type: "UserAssigned", userAssignedIdentities: [uai.id] };
         }
+        const defender = cfg.defenderEnabled
+            ? {
+                  defender: {
+                      logAnalyticsWorkspaceResourceId: logAnalyticsId,
+                      securityMonitoring: { enabled: true },
+                  },
+              }
+            : undefined;
         const cluster = new containerservice.ManagedCluster(
             `${name}-aks`,
             {
@@ -426,8 +545,8 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                         mode: "System",
                         type: "VirtualMachineScaleSets",
                         osType: "Linux",
-                        count: args.agentCount ?? CLUSTER_DEFAULTS.agentCount,
-                        vmSize: args.vmSize ?? CLUSTER_DEFAULTS.vmSize,
+                        count: cfg.nodeCount,
+                        vmSize: cfg.nodeVmSize,
                         vnetSubnetID: args.vnetSubnetId,
                     },
                 ],
@@ -446,25 +565,21 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
                     outboundType: "loadBalancer",
                 },
                 addonProfiles: {
-                    omsagent: cfg.containerInsightsEnabled
-                        ? {
-                              enabled: true,
-                              config: {
-                                  logAnalyticsWorkspaceResourceID: logAnalyticsId!,
-                                  useAADAuth: "true",
-                              },
-                          }
-                        : { enabled: false },
+                    omsagent:
+                        insightsWorkspaceId !== undefined
+                            ? {
+                                  enabled: true,
+                                  config: {
+                                      logAnalyticsWorkspaceResourceID: insightsWorkspaceId,
+                                      useAADAuth: "true",
+                                  },
+                              }
+                            : { enabled: false },
                     azurepolicy: { enabled: cfg.azurePolicyEnabled },
                 },
-                securityProfile: cfg.defenderEnabled
-                    ? {
-                          defender: {
-                              logAnalyticsWorkspaceResourceId: logAnalyticsId,
-                              securityMonitoring: { enabled: true },
-                          },
-                      }
-                    : undefined,
+                securityProfile: workloadIdentity ? withWorkloadIdentity(defender) : defender,
+                // Model data collection: the router's identity is federated through this issuer.
+                oidcIssuerProfile: workloadIdentity ? { enabled: true } : undefined,
                 tags: args.tags,
             },
             {
@@ -477,9 +592,9 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         );
 
         const dependsOn: pulumi.Resource[] = [cluster];
-        if (cfg.containerInsightsEnabled) {
+        if (insightsWorkspaceId !== undefined) {
             // R22: with Entra auth the agent collects nothing without a rule and its association.
-            const body = pulumi.output(logAnalyticsId!).apply(containerInsightsRule);
+            const body = pulumi.output(insightsWorkspaceId).apply(containerInsightsRule);
             const rule = new monitor.DataCollectionRule(
                 `${name}-insights-dcr`,
                 {
@@ -552,26 +667,24 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             fqdn: pulumi.all([cluster.fqdn, cluster.privateFQDN]).apply(([f, p]) => f || p || ""),
             kubeletObjectId: cluster.identityProfile.apply((p) => p?.kubeletidentity?.objectId),
             gpu: pulumi.output(
-                cfg.gpu ?? pulumi.output(args.vmSize!).apply((v) => detectAccelerators(v).gpu),
+                cfg.gpu ?? pulumi.output(cfg.nodeVmSize).apply((v) => detectAccelerators(v).gpu),
             ),
             fpga: pulumi.output(
-                cfg.fpga ?? pulumi.output(args.vmSize!).apply((v) => detectAccelerators(v).fpga),
+                cfg.fpga ?? pulumi.output(cfg.nodeVmSize).apply((v) => detectAccelerators(v).fpga),
             ),
-            nodeCount: args.agentCount ?? CLUSTER_DEFAULTS.agentCount,
+            nodeCount: cfg.nodeCount,
             kubeconfig,
             clusterIdentifier: cluster.id,
             dependsOn,
+            oidcIssuer: () => cluster.oidcIssuerProfile.apply((o) => o?.issuerURL ?? ""),
+            resourceGroupName,
         };
     }
 
-    /** Attach mode: an existing AKS cluster, read through the AKS API, never modified. */
-    private attachCluster(
-        name: string,
-        args: AksInferenceClusterArgs,
-        cfg: ResolvedClusterArgs,
-    ): ClusterFacts {
-        const id = pulumi.output(args.resourceId!);
-        const parts = id.apply((i) => parseArmId(i)!);
+    /** Attach mode: an existing AKS cluster, read through the AKS API, never modified. @internal */
+    private attachCluster(name: string, cfg: ResolvedAttachArgs): ClusterFacts {
+        const id = pulumi.output(cfg.resourceId);
+        const parts = id.apply((i) => requireArmId(i, "resourceId"));
         // The cluster is read in the subscription its id names, not the default provider's.
         const provider = subscriptionProvider(
             `${name}-azure`,
@@ -596,8 +709,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         pulumi.all([pools, nodeCount]).apply(([p, n]) => {
             const vmSize = declared ?? p[0]?.vmSize;
             if (!vmSize) return;
-            const cpu = args.vmCpuCount;
-            const vcpus = typeof cpu === "number" ? cpu : lookupVmSku(vmSize)?.vcpus;
+            const vcpus = cfg.vmCpuCount ?? lookupVmSku(vmSize)?.vcpus;
             const report = checkPurposeSizing(cfg.purpose, vmSize, n, vcpus);
             for (const sp of report.problems) {
                 void pulumi.log.warn(
@@ -618,7 +730,7 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
         return {
             id: aks.id,
             name: aks.name,
-            location: args.location !== undefined ? pulumi.output(args.location) : aks.location,
+            location: cfg.location !== undefined ? pulumi.output(cfg.location) : aks.location,
             fqdn: pulumi.all([aks.fqdn, aks.privateFQDN]).apply(([f, p]) => f || p || ""),
             kubeletObjectId: aks.apply((r) => r.identityProfile?.kubeletidentity?.objectId),
             gpu: skus.apply((s) => s.some((v) => detectAccelerators(v).gpu)),
@@ -627,17 +739,20 @@ export class AksInferenceCluster extends pulumi.ComponentResource {
             kubeconfig,
             clusterIdentifier: id,
             dependsOn: [],
+            oidcIssuer: () => aks.apply(attachedIssuer),
+            resourceGroupName: parts.resourceGroupName,
+            azureProvider: provider,
         };
     }
 
-    /** Kubeconfig mode: any cluster; no Azure API is called. */
-    private useKubeconfig(args: AksInferenceClusterArgs, cfg: ResolvedClusterArgs): ClusterFacts {
-        const kubeconfig = pulumi.secret(args.kubeconfig!);
+    /** Kubeconfig mode: any cluster; no Azure API is called. @internal */
+    private useKubeconfig(cfg: ResolvedKubeconfigArgs): ClusterFacts {
+        const kubeconfig = pulumi.secret(cfg.kubeconfig);
         const identifier = pulumi.unsecret(kubeconfig.apply(kubeconfigClusterIdentifier));
         return {
             id: identifier,
             name: pulumi.output(""),
-            location: pulumi.output(args.location ?? ""),
+            location: pulumi.output(cfg.location ?? ""),
             fqdn: pulumi.output(""),
             gpu: pulumi.output(cfg.gpu ?? false),
             fpga: pulumi.output(cfg.fpga ?? false),

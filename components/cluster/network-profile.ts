@@ -10,7 +10,8 @@
  * `azure` given explicitly keeps v1's Azure CNI, where pods take addresses from the node subnet
  * (with Calico).
  */
-import { Problems } from "../common/validation";
+import { onlyWithRule, oneOf, Problems } from "../common/validation";
+import { CLUSTER_DEFAULTS } from "./defaults";
 
 /** v1 plugin names (`AksCompute.provisioning_configuration(network_plugin=...)`). */
 export const NETWORK_PLUGINS = ["azure", "kubenet"] as const;
@@ -35,20 +36,6 @@ export interface NetworkChoice {
     readonly needsSubnet: boolean;
 }
 
-function pick<T extends string>(
-    p: Problems,
-    field: string,
-    value: unknown,
-    allowed: readonly T[],
-): T | undefined | null {
-    if (value === undefined || value === null) return undefined;
-    if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
-        p.add(field, value, `must be one of ${allowed.map((a) => `"${a}"`).join(", ")}`);
-        return null;
-    }
-    return value as T;
-}
-
 /**
  * Resolves plugin, mode and policy engine from the (plain or unset) args, adding a problem for
  * each unsupported combination. Unset values get today's defaults; see the module comment.
@@ -59,13 +46,13 @@ export function resolveNetworkChoice(
     mode: unknown,
     policy: unknown,
 ): NetworkChoice {
-    const pl = pick(p, "networkPlugin", plugin, NETWORK_PLUGINS);
-    const md = pick(p, "networkPluginMode", mode, NETWORK_PLUGIN_MODES);
-    const po = pick(p, "networkPolicy", policy, NETWORK_POLICIES);
-    const networkPlugin = pl ?? "azure";
+    const pl = oneOf(p, "networkPlugin", plugin, NETWORK_PLUGINS);
+    const md = oneOf(p, "networkPluginMode", mode, NETWORK_PLUGIN_MODES);
+    const po = oneOf(p, "networkPolicy", policy, NETWORK_POLICIES);
+    const networkPlugin = pl ?? CLUSTER_DEFAULTS.networkPlugin;
     if (networkPlugin === "kubenet") {
         if (md) {
-            p.add("networkPluginMode", md, 'is only used with networkPlugin "azure"');
+            p.add("networkPluginMode", md, onlyWithRule('networkPlugin "azure"'));
         }
         if (po && po !== "calico") {
             p.add(
@@ -84,8 +71,10 @@ export function resolveNetworkChoice(
         };
     }
     // An explicit "azure" without a mode is a v1 program: keep v1's pods-in-the-subnet CNI.
-    const networkPluginMode = md ?? (pl === "azure" ? "subnet" : "overlay");
-    const networkPolicy = po ?? (networkPluginMode === "overlay" ? "cilium" : "calico");
+    const networkPluginMode =
+        md ?? (pl === "azure" ? "subnet" : CLUSTER_DEFAULTS.networkPluginMode);
+    const networkPolicy =
+        po ?? (networkPluginMode === "overlay" ? CLUSTER_DEFAULTS.networkPolicy : "calico");
     if (networkPolicy === "cilium" && networkPluginMode !== "overlay") {
         p.add(
             "networkPolicy",

@@ -78,6 +78,3 @@ export const AKS_RESERVED_SERVICE_RANGES: readonly string[] = [
 
 /** kube-apiserver refuses service ranges larger than /12 (20 host bits). */
 export const MAX_SERVICE_CIDR_PREFIX_BITS = 12;
-
-/** AKS' default kubenet pod CIDR, used for the overlap check when `podCidr` is not given. */
-export const DEFAULT_KUBENET_POD_CIDR = "10.244.0.0/16";

@@ -22,9 +22,18 @@ import * as docker from "@pulumi/docker";
 import { registryAuth } from "../image/acr-credentials";
 import * as pulumi from "@pulumi/pulumi";
 import { knownValue, Problems } from "../common/validation";
-import { DEFAULT_PLATFORM, canonicalJson, isImageReference } from "../image/hash";
+import {
+    DEFAULT_PLATFORM,
+    PLATFORM_RULE,
+    canonicalJson,
+    imageReferenceRule,
+    isImageReference,
+} from "../image/hash";
+import { CLUSTER_DEFAULTS } from "./defaults";
 import {
     RegistryError,
+    checkLookupTimeout,
+    checkRegistryCredentials,
     findImage,
     parseRegistryServer,
     registryServerProblem,
@@ -34,21 +43,12 @@ import {
 /** Repository of the router image in the cluster's registry. */
 export const routerImageRepository = "amlaks/router";
 
-/**
- * Default base image: distroless Node.js 22 on Debian 12, `nonroot` variant (uid 65532, no
- * shell). Pin a digest (`...@sha256:...`) for reproducible builds: the reference is hashed as
- * written, so a moved tag does not trigger a rebuild.
- */
-export const DEFAULT_ROUTER_BASE_IMAGE = "gcr.io/distroless/nodejs22-debian12:nonroot";
-
 /** Bump when what goes into the image changes in a way the hashed inputs do not show. */
 export const ROUTER_IMAGE_HASH_VERSION = 1;
 
 /** File names inside the build context. */
 export const ROUTER_DOCKERFILE = "Dockerfile";
 export const ROUTER_BUNDLE = "router.js";
-
-const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 
 /** What defines the router image. */
 export interface RouterImageHashInput {
@@ -142,7 +142,7 @@ export interface RouterImageArgs {
     readonly registryUsername?: pulumi.Input<string>;
     /** Password or token; wrapped as a secret. @default - none */
     readonly registryPassword?: pulumi.Input<string>;
-    /** Base image (`BASE_IMAGE` build arg); part of the hash. @default DEFAULT_ROUTER_BASE_IMAGE */
+    /** Base image (`BASE_IMAGE` build arg); part of the hash. @default CLUSTER_DEFAULTS.routerBaseImage */
     readonly baseImage?: string;
     /** Build platform `os/arch`; part of the hash. @default "linux/amd64" */
     readonly platform?: string;
@@ -180,37 +180,23 @@ export function resolveRouterImageArgs(args: RouterImageArgs): ResolvedRouterIma
         const problem = server === undefined ? undefined : registryServerProblem(server);
         if (problem) p.add("registryServer", server, problem);
     }
-    const user = known(args.registryUsername);
-    const pass = known(args.registryPassword);
-    if (user !== undefined && (typeof user !== "string" || user === "")) {
-        p.add("registryUsername", user, "must be a non-empty string");
-    }
-    if (args.registryUsername !== undefined && args.registryPassword === undefined) {
-        p.add("registryPassword", undefined, "is required when registryUsername is set");
-    }
-    if (args.registryPassword !== undefined && args.registryUsername === undefined) {
-        p.add("registryUsername", undefined, "is required when registryPassword is set");
-    }
-    if (pass !== undefined && typeof pass !== "string") {
-        p.add("registryPassword", "(redacted)", "must be a string");
-    }
-    const rawBase: unknown = args.baseImage ?? DEFAULT_ROUTER_BASE_IMAGE;
+    checkRegistryCredentials(
+        p,
+        "registryUsername",
+        "registryPassword",
+        args.registryUsername,
+        args.registryPassword,
+    );
+    const rawBase: unknown = args.baseImage ?? CLUSTER_DEFAULTS.routerBaseImage;
     const baseImage = typeof rawBase === "string" ? rawBase.trim() : "";
     if (!isImageReference(baseImage)) {
-        p.add(
-            "baseImage",
-            args.baseImage,
-            "must be an image reference [registry/]path[:tag][@digest]",
-        );
+        p.add("baseImage", args.baseImage, imageReferenceRule());
     }
     const platform = args.platform ?? DEFAULT_PLATFORM;
-    if (typeof platform !== "string" || !PLATFORM_RE.test(platform)) {
-        p.add("platform", args.platform, "must be os/arch[/variant], e.g. linux/amd64");
+    if (typeof platform !== "string" || !PLATFORM_RULE.pattern.test(platform)) {
+        p.add("platform", args.platform, PLATFORM_RULE.rule);
     }
-    const timeout = args.lookupTimeoutMs ?? 15000;
-    if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600000) {
-        p.add("lookupTimeoutMs", args.lookupTimeoutMs, "must be an integer from 100 to 600000");
-    }
+    const timeout = checkLookupTimeout(p, args.lookupTimeoutMs);
     let context: RouterBuildContext | undefined;
     if (args.buildContextDir !== undefined) {
         if (typeof args.buildContextDir !== "string" || args.buildContextDir === "") {

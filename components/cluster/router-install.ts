@@ -8,9 +8,14 @@
  *   `ROUTER_TLS_CERT_FILE` / `ROUTER_TLS_KEY_FILE` under `/etc/amlaks/tls` (TLS only),
  *   `ROUTER_NAMESPACE`, `ROUTER_POD_NAME` (downward API), `ROUTER_CLUSTER_PURPOSE`,
  *   `ROUTER_WATCH_NAMESPACES` (comma list of the service namespaces), `ROUTER_METRICS_PORT=9090`,
- *   `ROUTER_DRAIN_TIMEOUT_MS`;
+ *   `ROUTER_DRAIN_TIMEOUT_MS`; `APPLICATIONINSIGHTS_CONNECTION_STRING` from a Secret when the
+ *   cluster has an Application Insights connection string (router-telemetry.ts);
+ *   `ROUTER_MODEL_DATA_ACCOUNT_URL|SUBSCRIPTION|RESOURCE_GROUP|WORKSPACE` with model data
+ *   collection, plus the workload identity annotation and pod label (model-data.ts);
  * - liveness `GET /healthz`, readiness `GET /readyz` on 8080; `/metrics` and the peer load
- *   endpoint on 9090, which the public Service does not expose;
+ *   endpoint on 9090, which the public Service does not expose (pods carry `prometheus.io/*`
+ *   annotations; opt-in: a ServiceMonitor with its ClusterIP metrics Service, and a NetworkPolicy
+ *   limiting who reaches 9090);
  * - runs as uid/gid 65532 with a read-only root filesystem (writable `/tmp`);
  * - rollout and shutdown lose nothing (R20): a preStop sleep keeps the pod serving while it leaves
  *   the Service's endpoints, then on SIGTERM the router fails `/readyz`, stops accepting, finishes
@@ -19,6 +24,13 @@
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { createPlannedObjects, plannedChild, type PlannedObject } from "../common/k8s-plan";
+import { renderRouterAppInsightsSecret, routerAppInsightsEnv } from "./router-telemetry";
+import {
+    type RouterModelData,
+    WORKLOAD_IDENTITY_CLIENT_ID_ANNOTATION,
+    WORKLOAD_IDENTITY_USE_LABEL,
+} from "./model-data";
 import { ClusterPurpose } from "./sizing";
 import {
     copyRules,
@@ -141,7 +153,27 @@ export interface RouterRenderConfig {
     readonly maxReplicas?: pulumi.Input<number>;
     /** Changes when the certificate changes, so pods roll to the new one. */
     readonly tlsChecksum?: pulumi.Input<string>;
+    /** Render a ServiceMonitor and the metrics Service it selects (`routerServiceMonitor`). */
+    readonly serviceMonitor?: boolean;
+    /** Extra labels of the ServiceMonitor (`routerServiceMonitorLabels`). */
+    readonly serviceMonitorLabels?: Readonly<Record<string, string>>;
+    /** With it, a NetworkPolicy limits the metrics port to these namespaces and router pods. */
+    readonly metricsNamespaces?: readonly string[];
+    /** The Application Insights Secret exists: the router reads it (router-telemetry.ts). */
+    readonly appInsights?: boolean;
+    /**
+     * Model data collection (model-data.ts): the router's workload identity (ServiceAccount
+     * annotation, pod label) and its ROUTER_MODEL_DATA_* variables. @default - none
+     */
+    readonly modelData?: RouterModelData;
 }
+
+/** Name of the ClusterIP Service of the metrics port (selected by the ServiceMonitor). */
+export const ROUTER_METRICS_SERVICE_NAME = `${ROUTER_NAME}-metrics`;
+/** Label of the metrics Service that the ServiceMonitor selects (not on the public Service). */
+const METRICS_SERVICE_LABEL = { "amlaks.io/endpoint": "metrics" };
+/** How often Prometheus scrapes the router through the ServiceMonitor. */
+export const ROUTER_SCRAPE_INTERVAL = "30s";
 
 function meta(cfg: RouterRenderConfig, name = ROUTER_NAME) {
     return { name, namespace: cfg.namespace, labels: { ...COMMON_LABELS } };
@@ -171,10 +203,16 @@ export function renderServiceAccount(
     cfg: RouterRenderConfig,
 ): k8s.types.input.core.v1.ServiceAccount {
     // The router talks to the API server (R21), so it needs its token.
+    const m = meta(cfg);
     return {
         apiVersion: "v1",
         kind: "ServiceAccount",
-        metadata: meta(cfg),
+        metadata: cfg.modelData
+            ? {
+                  ...m,
+                  annotations: { [WORKLOAD_IDENTITY_CLIENT_ID_ANNOTATION]: cfg.modelData.clientId },
+              }
+            : m,
         automountServiceAccountToken: true,
     };
 }
@@ -264,6 +302,8 @@ function routerEnv(cfg: RouterRenderConfig): k8s.types.input.core.v1.EnvVar[] {
         { name: "ROUTER_METRICS_PORT", value: String(ROUTER_METRICS_PORT) },
         { name: "ROUTER_DRAIN_TIMEOUT_MS", value: String(ROUTER_DRAIN_TIMEOUT_MS) },
     );
+    if (cfg.appInsights) env.push(routerAppInsightsEnv());
+    if (cfg.modelData) env.push(...cfg.modelData.env);
     return env;
 }
 
@@ -325,7 +365,12 @@ export function renderDeployment(cfg: RouterRenderConfig): k8s.types.input.apps.
             // R20: a resize or image roll must not drop requests: add before removing.
             strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
             template: {
-                metadata: { labels: { ...COMMON_LABELS }, annotations },
+                metadata: {
+                    labels: cfg.modelData
+                        ? { ...COMMON_LABELS, [WORKLOAD_IDENTITY_USE_LABEL]: "true" }
+                        : { ...COMMON_LABELS },
+                    annotations,
+                },
                 spec: {
                     serviceAccountName: ROUTER_NAME,
                     automountServiceAccountToken: true,
@@ -415,6 +460,102 @@ export function renderService(cfg: RouterRenderConfig): k8s.types.input.core.v1.
     };
 }
 
+/**
+ * ClusterIP Service of the metrics port, for the ServiceMonitor (which selects Services): the
+ * public Service never exposes 9090.
+ */
+export function renderMetricsService(cfg: RouterRenderConfig): k8s.types.input.core.v1.Service {
+    const m = meta(cfg, ROUTER_METRICS_SERVICE_NAME);
+    return {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { ...m, labels: { ...m.labels, ...METRICS_SERVICE_LABEL } },
+        spec: {
+            type: "ClusterIP",
+            selector: { ...ROUTER_POD_LABELS },
+            ports: [
+                {
+                    name: "metrics",
+                    port: ROUTER_METRICS_PORT,
+                    targetPort: "metrics",
+                    protocol: "TCP",
+                },
+            ],
+        },
+    };
+}
+
+/** Prometheus Operator ServiceMonitor (monitoring.coreos.com/v1) of the metrics Service. */
+export function renderServiceMonitor(cfg: RouterRenderConfig): {
+    apiVersion: string;
+    kind: string;
+    metadata: { name: string; namespace: string; labels: Record<string, string> };
+    spec: Record<string, unknown>;
+} {
+    const m = meta(cfg);
+    return {
+        apiVersion: "monitoring.coreos.com/v1",
+        kind: "ServiceMonitor",
+        metadata: { ...m, labels: { ...m.labels, ...cfg.serviceMonitorLabels } },
+        spec: {
+            selector: { matchLabels: { ...ROUTER_POD_LABELS, ...METRICS_SERVICE_LABEL } },
+            namespaceSelector: { matchNames: [cfg.namespace] },
+            endpoints: [
+                {
+                    port: "metrics",
+                    path: "/metrics",
+                    scheme: "http",
+                    interval: ROUTER_SCRAPE_INTERVAL,
+                },
+            ],
+        },
+    };
+}
+
+/**
+ * With `metricsNamespaces`: the scoring ports stay open to everyone (clients, the load balancer,
+ * kubelet probes) while the metrics port (also the peer load endpoint) takes connections only
+ * from router pods and pods in the listed namespaces.
+ */
+export function renderMetricsNetworkPolicy(
+    cfg: RouterRenderConfig,
+): k8s.types.input.networking.v1.NetworkPolicy | undefined {
+    if (!cfg.metricsNamespaces || cfg.metricsNamespaces.length === 0) return undefined;
+    const scoring: k8s.types.input.networking.v1.NetworkPolicyPort[] = [
+        { port: ROUTER_HTTP_PORT, protocol: "TCP" },
+    ];
+    if (cfg.tls) scoring.push({ port: ROUTER_HTTPS_PORT, protocol: "TCP" });
+    return {
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: meta(cfg, ROUTER_METRICS_SERVICE_NAME),
+        spec: {
+            podSelector: { matchLabels: { ...ROUTER_POD_LABELS } },
+            policyTypes: ["Ingress"],
+            ingress: [
+                { ports: scoring },
+                {
+                    from: [
+                        { podSelector: { matchLabels: { ...ROUTER_POD_LABELS } } },
+                        {
+                            namespaceSelector: {
+                                matchExpressions: [
+                                    {
+                                        key: "kubernetes.io/metadata.name",
+                                        operator: "In",
+                                        values: [...cfg.metricsNamespaces],
+                                    },
+                                ],
+                            },
+                        },
+                    ],
+                    ports: [{ port: ROUTER_METRICS_PORT, protocol: "TCP" }],
+                },
+            ],
+        },
+    };
+}
+
 /** At most one router pod down at a time during node drains and upgrades (R20). */
 export function renderPodDisruptionBudget(
     cfg: RouterRenderConfig,
@@ -469,40 +610,157 @@ export function renderHorizontalPodAutoscaler(
     };
 }
 
-/** All router objects in apply order (the TLS Secret only with TLS, the HPA only off DevTest). */
+/** Child name suffixes of the router objects (`<component>-<suffix>`). */
+export const ROUTER_CHILDREN = {
+    namespace: "router-ns",
+    serviceNamespace: (ns: string) => `services-ns-${ns}`,
+    serviceAccount: "router-sa",
+    role: "router-role",
+    roleBinding: "router-rolebinding",
+    serviceRole: (ns: string) => `router-role-${ns}`,
+    serviceRoleBinding: (ns: string) => `router-rolebinding-${ns}`,
+    tlsSecret: "router-tls",
+    appInsightsSecret: "router-appinsights",
+    deployment: "router",
+    service: "router-svc",
+    podDisruptionBudget: "router-pdb",
+    hpa: "router-hpa",
+    metricsService: "router-metrics-svc",
+    serviceMonitor: "router-servicemonitor",
+    metricsNetworkPolicy: "router-metrics-netpol",
+} as const;
+
+/**
+ * Every router object in apply order, as `installRouter` creates them: the TLS Secret only
+ * with TLS, the Application Insights Secret only with a connection string, the HPA only off
+ * DevTest. `tlsPem` and `appInsightsConnectionString` must already be `pulumi.secret`s.
+ */
 export function renderRouterObjects(
     cfg: RouterRenderConfig,
     tlsPem?: { certPem: pulumi.Input<string>; keyPem: pulumi.Input<string> },
-): { kind: string; object: object }[] {
-    const out: { kind: string; object: object }[] = [
-        { kind: "Namespace", object: renderNamespace(cfg) },
+    appInsightsConnectionString?: pulumi.Input<string>,
+): PlannedObject[] {
+    const c = ROUTER_CHILDREN;
+    const inNamespace = [c.namespace];
+    const out: PlannedObject[] = [
+        { suffix: c.namespace, kind: "Namespace", object: renderNamespace(cfg) },
     ];
-    if (cfg.createServiceNamespace) {
-        for (const ns of cfg.serviceNamespaces) {
-            out.push({ kind: "Namespace", object: renderNamespace(cfg, ns) });
+    // The default service namespace is created here; listed ones must exist.
+    const own = (ns: string) => (cfg.createServiceNamespace ? [c.serviceNamespace(ns)] : []);
+    for (const ns of cfg.serviceNamespaces) {
+        if (cfg.createServiceNamespace) {
+            out.push({
+                suffix: c.serviceNamespace(ns),
+                kind: "Namespace",
+                object: renderNamespace(cfg, ns),
+            });
         }
     }
     out.push(
-        { kind: "ServiceAccount", object: renderServiceAccount(cfg) },
-        { kind: "Role", object: renderRole(cfg) },
-        { kind: "RoleBinding", object: renderRoleBinding(cfg) },
+        {
+            suffix: c.serviceAccount,
+            kind: "ServiceAccount",
+            object: renderServiceAccount(cfg),
+            dependsOn: inNamespace,
+        },
+        { suffix: c.role, kind: "Role", object: renderRole(cfg), dependsOn: inNamespace },
+        {
+            suffix: c.roleBinding,
+            kind: "RoleBinding",
+            object: renderRoleBinding(cfg),
+            dependsOn: [c.role, c.serviceAccount],
+        },
     );
     for (const ns of cfg.serviceNamespaces) {
         out.push(
-            { kind: "Role", object: renderServiceRole(cfg, ns) },
-            { kind: "RoleBinding", object: renderServiceRoleBinding(cfg, ns) },
+            {
+                suffix: c.serviceRole(ns),
+                kind: "Role",
+                object: renderServiceRole(cfg, ns),
+                dependsOn: own(ns),
+            },
+            {
+                suffix: c.serviceRoleBinding(ns),
+                kind: "RoleBinding",
+                object: renderServiceRoleBinding(cfg, ns),
+                dependsOn: [...own(ns), c.serviceRole(ns), c.serviceAccount],
+            },
         );
     }
+    const podDeps: string[] = [
+        c.serviceAccount,
+        c.roleBinding,
+        ...cfg.serviceNamespaces.map(c.serviceRoleBinding),
+    ];
     if (cfg.tls && tlsPem) {
-        out.push({ kind: "Secret", object: renderTlsSecret(cfg, tlsPem.certPem, tlsPem.keyPem) });
+        out.push({
+            suffix: c.tlsSecret,
+            kind: "Secret",
+            object: renderTlsSecret(cfg, tlsPem.certPem, tlsPem.keyPem),
+            dependsOn: inNamespace,
+        });
+        podDeps.push(c.tlsSecret);
     }
-    out.push(
-        { kind: "Deployment", object: renderDeployment(cfg) },
-        { kind: "Service", object: renderService(cfg) },
-        { kind: "PodDisruptionBudget", object: renderPodDisruptionBudget(cfg) },
-    );
+    if (cfg.appInsights && appInsightsConnectionString !== undefined) {
+        out.push({
+            suffix: c.appInsightsSecret,
+            kind: "Secret",
+            object: renderRouterAppInsightsSecret(cfg.namespace, appInsightsConnectionString),
+            dependsOn: inNamespace,
+        });
+        podDeps.push(c.appInsightsSecret);
+    }
     const hpa = renderHorizontalPodAutoscaler(cfg);
-    if (hpa) out.push({ kind: "HorizontalPodAutoscaler", object: hpa });
+    out.push(
+        {
+            suffix: c.deployment,
+            kind: "Deployment",
+            object: renderDeployment(cfg),
+            dependsOn: podDeps,
+            // The HPA owns spec.replicas once created; do not reset it on every `pulumi up`.
+            ...(hpa ? { ignoreChanges: ["spec.replicas"] } : {}),
+        },
+        { suffix: c.service, kind: "Service", object: renderService(cfg), dependsOn: inNamespace },
+        {
+            suffix: c.podDisruptionBudget,
+            kind: "PodDisruptionBudget",
+            object: renderPodDisruptionBudget(cfg),
+            dependsOn: inNamespace,
+        },
+    );
+    if (hpa) {
+        out.push({
+            suffix: c.hpa,
+            kind: "HorizontalPodAutoscaler",
+            object: hpa,
+            dependsOn: [c.deployment],
+        });
+    }
+    if (cfg.serviceMonitor) {
+        out.push(
+            {
+                suffix: c.metricsService,
+                kind: "Service",
+                object: renderMetricsService(cfg),
+                dependsOn: inNamespace,
+            },
+            {
+                suffix: c.serviceMonitor,
+                kind: "ServiceMonitor",
+                object: renderServiceMonitor(cfg),
+                dependsOn: inNamespace,
+            },
+        );
+    }
+    const policy = renderMetricsNetworkPolicy(cfg);
+    if (policy) {
+        out.push({
+            suffix: c.metricsNetworkPolicy,
+            kind: "NetworkPolicy",
+            object: policy,
+            dependsOn: inNamespace,
+        });
+    }
     return out;
 }
 
@@ -518,8 +776,8 @@ export interface InstalledRouter {
 }
 
 /**
- * Creates the router objects on `provider` as children of `parent`, named `${name}-router-*`.
- * `tlsPem` values must already be `pulumi.secret`s.
+ * Creates the objects of {@link renderRouterObjects} on `provider` as children of `parent`,
+ * named `${name}-<suffix>` (see {@link ROUTER_CHILDREN}); each also waits for `dependsOn`.
  */
 export function installRouter(
     name: string,
@@ -530,74 +788,23 @@ export function installRouter(
         provider: k8s.Provider;
         dependsOn?: pulumi.Input<pulumi.Resource>[];
     },
+    appInsightsConnectionString?: pulumi.Input<string>,
 ): InstalledRouter {
-    const base: pulumi.CustomResourceOptions = {
-        parent: opts.parent,
-        provider: opts.provider,
-        dependsOn: opts.dependsOn,
-    };
-    const ns = new k8s.core.v1.Namespace(`${name}-router-ns`, renderNamespace(cfg), base);
-    const inNs: pulumi.CustomResourceOptions = { ...base, dependsOn: [ns] };
-    const sa = new k8s.core.v1.ServiceAccount(`${name}-router-sa`, renderServiceAccount(cfg), inNs);
-    const role = new k8s.rbac.v1.Role(`${name}-router-role`, renderRole(cfg), inNs);
-    const rb = new k8s.rbac.v1.RoleBinding(`${name}-router-rolebinding`, renderRoleBinding(cfg), {
-        ...base,
-        dependsOn: [role, sa],
-    });
-    const serviceNamespaces: k8s.core.v1.Namespace[] = [];
-    const serviceBindings: pulumi.Resource[] = [];
-    for (const nsName of cfg.serviceNamespaces) {
-        // The default service namespace is created here; listed ones must exist.
-        const own = cfg.createServiceNamespace
-            ? new k8s.core.v1.Namespace(
-                  `${name}-services-ns-${nsName}`,
-                  renderNamespace(cfg, nsName),
-                  base,
-              )
-            : undefined;
-        if (own) serviceNamespaces.push(own);
-        const deps = own ? [own] : [];
-        const srole = new k8s.rbac.v1.Role(
-            `${name}-router-role-${nsName}`,
-            renderServiceRole(cfg, nsName),
-            { ...base, dependsOn: deps },
-        );
-        serviceBindings.push(
-            new k8s.rbac.v1.RoleBinding(
-                `${name}-router-rolebinding-${nsName}`,
-                renderServiceRoleBinding(cfg, nsName),
-                { ...base, dependsOn: [...deps, srole, sa] },
-            ),
-        );
-    }
-    const podDeps: pulumi.Resource[] = [sa, rb, ...serviceBindings];
-    if (cfg.tls && tlsPem) {
-        podDeps.push(
-            new k8s.core.v1.Secret(
-                `${name}-router-tls`,
-                renderTlsSecret(cfg, tlsPem.certPem, tlsPem.keyPem),
-                { ...inNs, additionalSecretOutputs: ["data", "stringData"] },
-            ),
-        );
-    }
-    const hpaObject = renderHorizontalPodAutoscaler(cfg);
-    const deployment = new k8s.apps.v1.Deployment(`${name}-router`, renderDeployment(cfg), {
-        ...base,
-        dependsOn: podDeps,
-        // The HPA owns spec.replicas once created; do not reset it on every `pulumi up`.
-        ignoreChanges: hpaObject ? ["spec.replicas"] : undefined,
-    });
-    const service = new k8s.core.v1.Service(`${name}-router-svc`, renderService(cfg), inNs);
-    new k8s.policy.v1.PodDisruptionBudget(
-        `${name}-router-pdb`,
-        renderPodDisruptionBudget(cfg),
-        inNs,
+    const created = createPlannedObjects(
+        name,
+        renderRouterObjects(cfg, tlsPem, appInsightsConnectionString),
+        opts,
     );
-    if (hpaObject) {
-        new k8s.autoscaling.v2.HorizontalPodAutoscaler(`${name}-router-hpa`, hpaObject, {
-            ...base,
-            dependsOn: [deployment],
-        });
-    }
-    return { namespace: ns, serviceNamespaces, serviceBindings, deployment, service };
+    const child = <T extends pulumi.CustomResource>(suffix: string) =>
+        plannedChild<T>(created, suffix);
+    const c = ROUTER_CHILDREN;
+    return {
+        namespace: child(c.namespace),
+        serviceNamespaces: cfg.createServiceNamespace
+            ? cfg.serviceNamespaces.map((ns) => child(c.serviceNamespace(ns)))
+            : [],
+        serviceBindings: cfg.serviceNamespaces.map((ns) => child(c.serviceRoleBinding(ns))),
+        deployment: child(c.deployment),
+        service: child(c.service),
+    };
 }

@@ -12,7 +12,7 @@ export interface RbacRule {
     readonly resourceNames?: readonly string[];
 }
 
-/** The Lease the router replicas compete for, so one scaler acts at a time (DESIGN §5). */
+/** The Lease the router replicas compete for, so one scaler acts at a time (docs/design.md §5). */
 export const ROUTER_LEASE_NAME = "amlaks-router-scaler";
 
 /** Default namespace of the router (the v2 AzureML extension uses `azureml` too). */

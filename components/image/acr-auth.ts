@@ -12,7 +12,13 @@
  * manifest lookup (registry.ts, `POST /oauth2/token` with `grant_type=refresh_token`) and
  * `docker push` (as `az acr login` does) both accept it. Basic auth stays for other registries.
  */
-import { ACR_REFRESH_TOKEN_USERNAME, parseRegistryServer, redact, RegistryError } from "./registry";
+import {
+    ACR_REFRESH_TOKEN_USERNAME,
+    DEFAULT_LOOKUP_TIMEOUT_MS,
+    parseRegistryServer,
+    redact,
+    RegistryError,
+} from "./registry";
 
 /** Scope of Entra tokens for ACR data-plane access. */
 export const ACR_ENTRA_SCOPE = "https://containerregistry.azure.net/.default";
@@ -54,7 +60,7 @@ export async function exchangeForAcrRefreshToken(
             method: "POST",
             headers: { "content-type": "application/x-www-form-urlencoded" },
             body: body.toString(),
-            signal: AbortSignal.timeout(options.timeoutMs ?? 15000),
+            signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS),
         });
     } catch (e) {
         throw new RegistryError(

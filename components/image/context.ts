@@ -27,6 +27,7 @@ import { FIXED_MTIME, copyTree, manifestHash, type TreeEntry } from "./fstree";
 import {
     canonicalEnvironment,
     hashCanonicalEnvironment,
+    imageReferenceRule,
     isImageReference,
     type CanonicalEnvironment,
     type EnvironmentSpec,
@@ -319,11 +320,7 @@ export async function renderAppLayerContext(options: AppLayerOptions): Promise<A
         typeof options.environmentImage !== "string" ||
         !isImageReference(options.environmentImage)
     ) {
-        problems.add(
-            "environmentImage",
-            options.environmentImage,
-            "must be a Docker image reference",
-        );
+        problems.add("environmentImage", options.environmentImage, imageReferenceRule());
     } else if (
         !options.allowUnpinnedEnvironmentImage &&
         !/@sha256:[0-9a-f]{64}$/.test(options.environmentImage)

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import { LineCounter, parseDocument } from "yaml";
-import { Problems, ValidationError } from "../common/validation";
+import { BOOLEAN_RULE, NameRule, Problems, ValidationError } from "../common/validation";
 
 /**
  * Bump when the generated environment Dockerfile (context.ts) changes what a built image contains,
@@ -71,8 +71,19 @@ const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const NAME = `(?:(${DOMAIN})/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*`;
 const TAG = "[\\w][\\w.-]{0,127}";
 const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-const PLATFORM_RE = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
+/** Docker platform `os/arch[/variant]`. */
+export const PLATFORM_RULE = {
+    pattern: /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/,
+    rule: "must be os/arch[/variant] in lowercase, e.g. linux/amd64 or linux/arm64",
+} satisfies NameRule;
 const REFERENCE_RE = new RegExp(`^(${NAME})(?::(${TAG}))?(?:@(${DIGEST}))?$`);
+
+/** The rule of an image reference arg, with an example when given. */
+export function imageReferenceRule(example?: string): string {
+    const rule =
+        "must be a Docker image reference ([registry/]path[:tag][@digest], lowercase path)";
+    return example ? `${rule}, e.g. ${example}` : rule;
+}
 
 /** True when `ref` is a valid Docker image reference (`[registry/]path[:tag][@digest]`). */
 export function isImageReference(ref: string): boolean {
@@ -225,11 +236,7 @@ export function checkEnvironment(
     if (typeof spec.baseImage !== "string" || baseImage === "") {
         problems.add(f("baseImage"), spec.baseImage, "is required: a Docker image reference");
     } else if (!isImageReference(baseImage)) {
-        problems.add(
-            f("baseImage"),
-            spec.baseImage,
-            "is not a valid Docker image reference ([registry/]path[:tag][@digest], lowercase path)",
-        );
+        problems.add(f("baseImage"), spec.baseImage, imageReferenceRule());
     }
 
     let dockerSteps: string | null = null;
@@ -288,19 +295,15 @@ export function checkEnvironment(
     let installEnvironment = true;
     if (spec.installEnvironment !== undefined) {
         if (typeof spec.installEnvironment !== "boolean") {
-            problems.add(f("installEnvironment"), spec.installEnvironment, "must be true or false");
+            problems.add(f("installEnvironment"), spec.installEnvironment, BOOLEAN_RULE);
         } else {
             installEnvironment = spec.installEnvironment;
         }
     }
     let platform = DEFAULT_PLATFORM;
     if (spec.platform !== undefined) {
-        if (typeof spec.platform !== "string" || !PLATFORM_RE.test(spec.platform)) {
-            problems.add(
-                f("platform"),
-                spec.platform,
-                "must be os/arch[/variant] in lowercase, e.g. linux/amd64 or linux/arm64",
-            );
+        if (typeof spec.platform !== "string" || !PLATFORM_RULE.pattern.test(spec.platform)) {
+            problems.add(f("platform"), spec.platform, PLATFORM_RULE.rule);
         } else {
             platform = spec.platform;
         }

@@ -31,6 +31,8 @@ import {
 import { registryAuth } from "./acr-credentials";
 import {
     RegistryError,
+    checkLookupTimeout,
+    checkRegistryCredentials,
     findImage,
     parseRegistryServer,
     registryServerProblem,
@@ -121,36 +123,6 @@ export interface ResolvedModelImageArgs {
 
 const known = <T>(v: pulumi.Input<T> | undefined): T | undefined => knownValue<T>(v);
 
-function checkCredentials(
-    problems: Problems,
-    prefix: string,
-    username: unknown,
-    password: unknown,
-    userField: string,
-    passwordField: string,
-): void {
-    if (username !== undefined && (typeof username !== "string" || username === "")) {
-        problems.add(`${prefix}${userField}`, username, "must be a non-empty string");
-    }
-    if (password !== undefined && typeof password !== "string") {
-        problems.add(`${prefix}${passwordField}`, "(redacted)", "must be a string");
-    }
-    if (username !== undefined && password === undefined) {
-        problems.add(
-            `${prefix}${passwordField}`,
-            undefined,
-            `is required when ${prefix}${userField} is set`,
-        );
-    }
-    if (password !== undefined && username === undefined) {
-        problems.add(
-            `${prefix}${userField}`,
-            undefined,
-            `is required when ${prefix}${passwordField} is set`,
-        );
-    }
-}
-
 /**
  * Validates every known arg and computes the hash; collects all problems and throws one
  * `ValidationError`. Reads `condaFile` (the only I/O). Values that are still Outputs
@@ -173,15 +145,14 @@ export function validateModelImageArgs(args: ModelImageArgs): ResolvedModelImage
         const problem = server === undefined ? undefined : registryServerProblem(server);
         if (problem) problems.add("registryServer", server, problem);
     }
-    checkCredentials(
+    // Only compare presence when both are plain; an Output may resolve to undefined on purpose.
+    checkRegistryCredentials(
         problems,
-        "",
-        known(args.registryUsername),
-        known(args.registryPassword),
         "registryUsername",
         "registryPassword",
+        known(args.registryUsername),
+        known(args.registryPassword),
     );
-    // Only compare presence when both are plain; an Output may resolve to undefined on purpose.
     const fallbacks = known(args.fallbackRegistries);
     if (fallbacks !== undefined) {
         if (!Array.isArray(fallbacks)) {
@@ -201,13 +172,12 @@ export function validateModelImageArgs(args: ModelImageArgs): ResolvedModelImage
                     const problem = registryServerProblem(server);
                     if (problem) problems.add(`fallbackRegistries[${i}].server`, server, problem);
                 }
-                checkCredentials(
+                checkRegistryCredentials(
                     problems,
-                    `fallbackRegistries[${i}].`,
+                    `fallbackRegistries[${i}].username`,
+                    `fallbackRegistries[${i}].password`,
                     known(fb.username),
                     known(fb.password),
-                    "username",
-                    "password",
                 );
             });
         }
@@ -248,14 +218,7 @@ export function validateModelImageArgs(args: ModelImageArgs): ResolvedModelImage
     ) {
         problems.add("buildContextRoot", args.buildContextRoot, "must be a folder path");
     }
-    const timeout = args.lookupTimeoutMs ?? 15000;
-    if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600000) {
-        problems.add(
-            "lookupTimeoutMs",
-            args.lookupTimeoutMs,
-            "must be an integer from 100 to 600000",
-        );
-    }
+    const timeout = checkLookupTimeout(problems, args.lookupTimeoutMs);
     problems.throwIfAny("ModelImage args");
     return {
         spec,

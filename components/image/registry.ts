@@ -16,6 +16,10 @@
  */
 
 import { createHash } from "node:crypto";
+import { knownValue, Problems, REDACTED, requiredRule } from "../common/validation";
+
+/** Timeout of each registry request when none is given, in milliseconds. */
+export const DEFAULT_LOOKUP_TIMEOUT_MS = 15000;
 
 /** Accept header: Docker v2 manifest + manifest list, OCI manifest + index. Without the Docker v2
  * type, distribution answers with a schema1 manifest and a different digest (local-infra §2). */
@@ -104,6 +108,42 @@ export function registryServerProblem(server: unknown): string | undefined {
         return "has a port outside 1-65535";
     }
     return undefined;
+}
+
+/**
+ * Registry credentials: a non-empty username and a string password (values checked when known,
+ * never echoed), given together (presence of the values as passed).
+ */
+export function checkRegistryCredentials(
+    p: Problems,
+    userField: string,
+    passwordField: string,
+    username: unknown,
+    password: unknown,
+): void {
+    const user = knownValue<unknown>(username);
+    const pass = knownValue<unknown>(password);
+    if (user !== undefined && (typeof user !== "string" || user === "")) {
+        p.add(userField, user, "must be a non-empty string");
+    }
+    if (pass !== undefined && typeof pass !== "string") {
+        p.add(passwordField, REDACTED, "must be a string");
+    }
+    if (username !== undefined && password === undefined) {
+        p.add(passwordField, undefined, requiredRule(`when ${userField} is set`));
+    }
+    if (password !== undefined && username === undefined) {
+        p.add(userField, undefined, requiredRule(`when ${passwordField} is set`));
+    }
+}
+
+/** `lookupTimeoutMs`: a whole number of milliseconds from 100 to 600000; the default when unset. */
+export function checkLookupTimeout(p: Problems, value: number | undefined): number {
+    const timeout = value ?? DEFAULT_LOOKUP_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600000) {
+        p.add("lookupTimeoutMs", value, "must be an integer from 100 to 600000");
+    }
+    return timeout;
 }
 
 /** True for `localhost`, `127.0.0.0/8` and `::1`: registries that are reached over plain http. */
@@ -200,7 +240,7 @@ export class RegistryClient {
     private readonly timeoutMs: number;
 
     constructor(options: LookupOptions = {}) {
-        this.timeoutMs = options.timeoutMs ?? 15000;
+        this.timeoutMs = options.timeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS;
     }
 
     /** HEADs `/v2/<repository>/manifests/<reference>`; 404 → `{ found: false }`. */

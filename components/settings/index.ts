@@ -1,17 +1,26 @@
 /**
- * The one vocabulary for a model web service (DESIGN §3): the v1 `AksWebservice.deploy_configuration`
- * fields in camelCase, their defaults and every validation rule of the v1 SDK
- * (aml-v1-spec §1.1–§1.3). Pure: no Pulumi, no I/O. Shared by `AksWebservice` (Pulumi), the router
- * (settings rendered into the cluster) and the local runtime (settings file).
+ * The one vocabulary for a model web service (docs/design.md §3): the v1
+ * `AksWebservice.deploy_configuration` fields in camelCase, their defaults and every validation
+ * rule of the v1 SDK (aml-v1-spec §1.1–§1.3). Pure: no Pulumi, no I/O. Shared by `AksWebservice`
+ * (Pulumi), the router (settings rendered into the cluster) and the local runtime (settings file).
  */
-import { Problems } from "../common/validation";
+import {
+    BOOLEAN_RULE,
+    DNS1123_LABEL,
+    NAME_RULES,
+    NON_NEGATIVE_WHOLE_NUMBER_RULE,
+    POSITIVE_WHOLE_NUMBER_RULE,
+    Problems,
+    REDACTED,
+    wholeNumberRule,
+} from "../common/validation";
 import { DEFAULT_SERVICE_NAMESPACE } from "../cluster/router-rbac";
 
 /** R27: at most 1000 models per deployment (per container). */
 export const MAX_MODELS_PER_SERVICE = 1000;
 
 /** v1 `NAMESPACE_REGEX` (S3): a DNS-1123 label. */
-export const NAMESPACE_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export const NAMESPACE_PATTERN = DNS1123_LABEL;
 
 /**
  * Service names: v1 says 3–32 chars of lowercase letters, digits and dashes, starting with a letter.
@@ -72,6 +81,11 @@ export interface WebserviceSettingsInput {
     failureThreshold?: number;
     /** Model data collection (R4). @default false */
     collectModelData?: boolean;
+    /**
+     * Fraction of successful scoring requests whose inputs and predictions are collected when
+     * collectModelData is on, from 0 (none) to 1 (all). @default 1
+     */
+    modelDataCollectionSampleRate?: number;
     /** Application Insights (R3). @default false */
     enableAppInsights?: boolean;
     /** Kubernetes namespace of the service. @default "azureml-services" (the namespace the cluster creates for services) */
@@ -114,6 +128,7 @@ export interface WebserviceSettings {
     readonly successThreshold: number;
     readonly failureThreshold: number;
     readonly collectModelData: boolean;
+    readonly modelDataCollectionSampleRate: number;
     readonly enableAppInsights: boolean;
     readonly namespace: string;
     readonly description?: string;
@@ -146,6 +161,7 @@ export const WEBSERVICE_DEFAULTS = {
     successThreshold: 1,
     failureThreshold: 3,
     collectModelData: false,
+    modelDataCollectionSampleRate: 1,
     enableAppInsights: false,
     namespace: DEFAULT_SERVICE_NAMESPACE,
 } as const;
@@ -245,6 +261,7 @@ export const WEBSERVICE_SETTING_FIELDS: readonly string[] = [
     ...MAPS,
     "namespace",
     "models",
+    "modelDataCollectionSampleRate",
 ];
 
 /** Keys go into an `Authorization: Bearer` header: printable ASCII without spaces. */
@@ -347,7 +364,7 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
 
     // Rule 3: whole GPUs ≥ 0 (pods cannot share GPUs).
     if (s.gpuCores !== undefined && (!Number.isInteger(s.gpuCores) || (s.gpuCores as number) < 0)) {
-        p.add("gpuCores", s.gpuCores, "must be a whole number >= 0");
+        p.add("gpuCores", s.gpuCores, NON_NEGATIVE_WHOLE_NUMBER_RULE);
     } else if (
         (s.gpuCores as number | undefined) !== undefined &&
         (s.gpuCores as number) > SETTING_LIMITS.gpuCores
@@ -359,11 +376,11 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
     for (const f of POSITIVE_INTEGERS) {
         const v = s[f];
         if (v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) {
-            p.add(f, v, "must be a whole number > 0");
+            p.add(f, v, POSITIVE_WHOLE_NUMBER_RULE);
         } else {
             const max = upperBound(f);
             if (max !== undefined && (v as number) > max) {
-                p.add(f, v, `must be a whole number from 1 to ${max}`);
+                p.add(f, v, wholeNumberRule(1, max));
             }
         }
     }
@@ -373,23 +390,25 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
         s.namespace !== undefined &&
         (typeof s.namespace !== "string" || !NAMESPACE_PATTERN.test(s.namespace))
     ) {
-        p.add(
-            "namespace",
-            s.namespace,
-            "must be at most 63 lowercase letters, digits or dashes, starting and ending with a letter or digit",
-        );
+        p.add("namespace", s.namespace, NAME_RULES.namespace.rule);
     }
 
     for (const f of BOOLEANS) {
-        if (s[f] !== undefined && typeof s[f] !== "boolean")
-            p.add(f, s[f], "must be true or false");
+        if (s[f] !== undefined && typeof s[f] !== "boolean") p.add(f, s[f], BOOLEAN_RULE);
     }
     for (const f of STRINGS) {
         if (s[f] !== undefined && typeof s[f] !== "string") p.add(f, s[f], "must be a string");
     }
+    const rate = s.modelDataCollectionSampleRate;
+    if (rate !== undefined && (!isNumber(rate) || rate < 0 || rate > 1)) {
+        p.add(
+            "modelDataCollectionSampleRate",
+            rate,
+            "must be a number from 0 to 1 (the fraction of scoring requests collected; 1 = all)",
+        );
+    }
     // Never echo a key, even a malformed one.
-    for (const k of keyPairProblems(s.primaryKey, s.secondaryKey))
-        p.add(k.field, "(redacted)", k.rule);
+    for (const k of keyPairProblems(s.primaryKey, s.secondaryKey)) p.add(k.field, REDACTED, k.rule);
     for (const f of MAPS) {
         const v = s[f];
         if (v === undefined) continue;
@@ -410,11 +429,11 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
         for (const f of AUTOSCALE_KNOBS) {
             const v = s[f];
             if (v !== undefined && (!Number.isInteger(v) || (v as number) <= 0)) {
-                p.add(f, v, "must be a whole number > 0");
+                p.add(f, v, POSITIVE_WHOLE_NUMBER_RULE);
             } else {
                 const max = upperBound(f);
                 if (max !== undefined && (v as number) > max) {
-                    p.add(f, v, `must be a whole number from 1 to ${max}`);
+                    p.add(f, v, wholeNumberRule(1, max));
                 }
             }
         }
@@ -505,6 +524,10 @@ export function validateWebserviceSettings(settings: WebserviceSettingsInput): W
         successThreshold: pick("successThreshold", d.successThreshold),
         failureThreshold: pick("failureThreshold", d.failureThreshold),
         collectModelData: pick("collectModelData", d.collectModelData),
+        modelDataCollectionSampleRate: pick(
+            "modelDataCollectionSampleRate",
+            d.modelDataCollectionSampleRate,
+        ),
         enableAppInsights: pick("enableAppInsights", d.enableAppInsights),
         namespace: pick("namespace", d.namespace),
         description: s.description as string | undefined,
@@ -555,7 +578,7 @@ export function requiredReplicas(input: RequiredReplicasInput): number {
         );
     }
     if (!Number.isInteger(i.maxConcurrentPerReplica) || (i.maxConcurrentPerReplica as number) < 1) {
-        p.add("maxConcurrentPerReplica", i.maxConcurrentPerReplica, "must be a whole number >= 1");
+        p.add("maxConcurrentPerReplica", i.maxConcurrentPerReplica, POSITIVE_WHOLE_NUMBER_RULE);
     }
     p.throwIfAny("requiredReplicas input");
     const concurrent = (input.targetRps * input.requestSeconds) / input.targetUtilization;

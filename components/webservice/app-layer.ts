@@ -45,6 +45,7 @@ export function planAppLayout(entryScript: string, models: readonly string[]): A
         sourceDirectory: APP_ROOT,
         entryScript: env.AZUREML_ENTRY_SCRIPT,
         modelDir: env.AZUREML_MODEL_DIR ?? "",
+        models: plan.models.map((m) => ({ name: m.name, version: m.version })),
     };
 }
 

@@ -1,14 +1,15 @@
 /**
  * The contract between `AksWebservice` (which renders model services into the cluster), the
- * router's Kubernetes backend (which discovers them, DESIGN §5, R21) and the policy pack (which
- * recognises model Deployments, R29). Pure constants and parsers: no Pulumi, no I/O, so the router
- * image can import this module without the Pulumi SDK.
+ * router's Kubernetes backend (which discovers them, docs/design.md §5, R21) and the policy pack
+ * (which recognises model Deployments, R29). Pure constants and parsers: no Pulumi, no I/O, so the
+ * router image can import this module without the Pulumi SDK.
  *
  * What a model service looks like in the cluster (namespace = settings.namespace):
  * - Deployment `<service>`: labels {@link MODEL_DEPLOYMENT_LABEL}=`"true"`,
  *   `app.kubernetes.io/name`=`<service>`, `app.kubernetes.io/managed-by`=`amlaks`; annotations
  *   {@link SETTINGS_ANNOTATION} (JSON settings, no keys, no model list),
- *   {@link AUTH_SECRET_ANNOTATION} (name of the auth Secret, absent with auth off) and, with token
+ *   {@link AUTH_SECRET_ANNOTATION} (name of the auth Secret, absent with auth off),
+ *   {@link MODELS_ANNOTATION} (model names and versions, absent without models) and, with token
  *   auth, {@link TOKEN_AUDIENCE_ANNOTATION} / {@link TOKEN_ISSUER_ANNOTATION}.
  * - Service `<service>` (ClusterIP, port {@link MODEL_SERVER_PORT}): its EndpointSlices list the
  *   ready model pods the router talks to directly.
@@ -37,6 +38,14 @@ export const MANAGED_BY = "amlaks";
 export const SETTINGS_ANNOTATION = "amlaks.io/settings";
 /** Name of the Secret holding the service's auth material (same namespace). */
 export const AUTH_SECRET_ANNOTATION = "amlaks.io/auth-secret";
+/**
+ * JSON list of the service's models in the order given, `[{"name":"…","version":"…"}]`: the
+ * router files collected model data under the first (docs/observability.md). Names and versions
+ * only, within {@link MODELS_ANNOTATION_MAX_BYTES}: a longer list keeps its leading models
+ * (annotations share a 256 KiB budget and 1000 long names would not fit).
+ */
+export const MODELS_ANNOTATION = "amlaks.io/models";
+export const MODELS_ANNOTATION_MAX_BYTES = 32 * 1024;
 /** Expected `aud` of tokens minted for the service (token auth). */
 export const TOKEN_AUDIENCE_ANNOTATION = "amlaks.io/token-audience";
 /** Expected `iss` of tokens minted for the service (token auth). */
@@ -91,3 +100,69 @@ export function parseSettingsAnnotation(text: string): WebserviceSettings {
  * first. The router sets it on the replicas it drained before lowering `spec.replicas`.
  */
 export const POD_DELETION_COST_ANNOTATION = "controller.kubernetes.io/pod-deletion-cost";
+
+/** A model as the router knows it: its AML name and version. */
+export interface ModelNameVersion {
+    readonly name: string;
+    readonly version: string;
+}
+
+/**
+ * AML model names and versions: a letter or digit, then letters, digits, `.`, `_`, `-`. The
+ * exact bounds live in components/image/models.ts; this module stays free of its file-system
+ * code because the router bundles it.
+ */
+const MODEL_PART = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
+
+/** {@link MODELS_ANNOTATION} text for `models` (leading models within the size bound). */
+export function renderModelsAnnotation(models: readonly ModelNameVersion[]): string {
+    const items: string[] = [];
+    let size = 2;
+    for (const m of models) {
+        const item = JSON.stringify({ name: m.name, version: m.version });
+        if (size + item.length + 1 > MODELS_ANNOTATION_MAX_BYTES) break;
+        items.push(item);
+        size += item.length + 1;
+    }
+    return `[${items.join(",")}]`;
+}
+
+/** Reads {@link MODELS_ANNOTATION}; entries that are not a valid name/version are reported. */
+export function parseModelsAnnotation(text: string): {
+    models: ModelNameVersion[];
+    problems: string[];
+} {
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(text);
+    } catch (e) {
+        return {
+            models: [],
+            problems: [`${MODELS_ANNOTATION} is not valid JSON: ${(e as Error).message}`],
+        };
+    }
+    if (!Array.isArray(parsed)) {
+        return {
+            models: [],
+            problems: [`${MODELS_ANNOTATION} must be a JSON array of {name, version}`],
+        };
+    }
+    const models: ModelNameVersion[] = [];
+    const problems: string[] = [];
+    parsed.forEach((m: unknown, i) => {
+        const o = m as { name?: unknown; version?: unknown } | null;
+        const name = o?.name;
+        const version = o?.version;
+        if (
+            typeof name === "string" &&
+            typeof version === "string" &&
+            MODEL_PART.test(name) &&
+            MODEL_PART.test(version)
+        ) {
+            models.push({ name, version });
+        } else {
+            problems.push(`${MODELS_ANNOTATION}[${i}] is not a model {name, version}; ignored`);
+        }
+    });
+    return { models, problems };
+}

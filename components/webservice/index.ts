@@ -1,22 +1,18 @@
 /**
- * AksWebservice (DESIGN §4; R26–R29, R35–R37): one model web service on an inference cluster,
- * deployed as plain Kubernetes objects that the amlaks router discovers and scales.
+ * AksWebservice (docs/design.md §4; R26–R29, R35–R37): one model web service on an inference
+ * cluster, deployed as plain Kubernetes objects that the amlaks router discovers and scales.
  */
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { createPlannedObjects, plannedChild } from "../common/k8s-plan";
 import { DEFAULT_PLATFORM } from "../image/hash";
 import { authMode } from "../settings";
 import { appLayerContextDirectory, buildAppLayer, planAppLayout } from "./app-layer";
 import { TOKEN_ISSUER, tokenAudience } from "./contract";
+import { linkCluster, missingProviderMessage } from "./cluster-link";
 import { createKeys, createSigningKey, instrumentationKeyFromConnectionString } from "./keys";
 import {
-    deploymentReplicaOptions,
-    renderAppInsightsSecret,
-    renderAuthSecret,
-    renderDeployment,
-    renderNetworkPolicy,
-    renderPodDisruptionBudget,
-    renderService,
+    renderWebserviceObjects,
     preStopActionFor,
     type PreStopAction,
     type WebserviceRenderInput,
@@ -31,11 +27,16 @@ export const AKS_WEBSERVICE_TYPE = "amlaks:index:AksWebservice";
 
 /**
  * What the component needs from an inference cluster: `AksInferenceCluster` fits, and so does a
- * test double.
+ * test double. Other languages (provider/README.md) pass an object of the cluster's outputs
+ * and give the Kubernetes provider in the `providers` resource option.
  */
 export interface InferenceClusterLike {
-    /** Provider of the cluster; every Kubernetes object of the service is created with it. */
-    readonly kubeProvider: k8s.Provider;
+    /**
+     * Provider of the cluster; every Kubernetes object of the service is created with it.
+     * Declared as an accessor so that the inferred multi-language schema leaves it out (it cannot
+     * express provider references); an object with a plain `kubeProvider` property fits too.
+     */
+    get kubeProvider(): k8s.Provider;
     /** `http(s)://host` of the router; "" when it has no external address yet. */
     readonly scoringBaseUrl: pulumi.Output<string>;
     /** Whether the nodes have NVIDIA GPUs (R9). */
@@ -71,7 +72,7 @@ export interface ModelImageLike {
 
 /**
  * Arguments of {@link AksWebservice}. The web-service settings are the v1 `deploy_configuration`
- * fields in camelCase (DESIGN §3), flat, with the v1 defaults. They are PLAIN values (not
+ * fields in camelCase (docs/design.md §3), flat, with the v1 defaults. They are PLAIN values (not
  * Outputs): they are validated before anything is created and decide the shape of the children
  * (GPU resources, who owns the replica count). Only `primaryKey`/`secondaryKey` may be Outputs
  * (secrets from config).
@@ -79,11 +80,16 @@ export interface ModelImageLike {
 export interface AksWebserviceArgs {
     // ---- Where and what -------------------------------------------------------------------------
 
-    /** The inference cluster (an `AksInferenceCluster`). */
+    /**
+     * The inference cluster (an `AksInferenceCluster`). Other languages pass an object of its
+     * outputs (`scoringBaseUrl`, `gpuEnabled`, `routerNamespace`, optionally `serviceNamespaces`)
+     * and the cluster's Kubernetes provider in the `providers` resource option.
+     */
     readonly cluster: InferenceClusterLike;
     /**
      * The environment image: a `ModelImage`, or an image reference pinned by digest (as
-     * `imageRef`). Exactly one of `image` and `imageRef` is required.
+     * `imageRef`). Exactly one of `image` and `imageRef` is required. In the multi-language
+     * schema this is a string (pass a ModelImage's `imageRef` output).
      * @default - unset (use imageRef)
      */
     readonly image?: ModelImageLike | pulumi.Input<string>;
@@ -215,6 +221,11 @@ export interface AksWebserviceArgs {
     readonly failureThreshold?: number;
     /** Model data collection (R4). @default false */
     readonly collectModelData?: boolean;
+    /**
+     * Fraction (0–1) of successful scoring requests whose inputs and predictions the router
+     * collects when collectModelData is on (docs/observability.md). @default 1
+     */
+    readonly modelDataCollectionSampleRate?: number;
     /** Application Insights (R3); needs appInsightsConnectionString. @default false */
     readonly enableAppInsights?: boolean;
     /**
@@ -244,10 +255,10 @@ export class AksWebservice extends pulumi.ComponentResource {
     public readonly scoringUri: pulumi.Output<string>;
     /** `<scoringBaseUrl>/api/v1/service/<name>/swagger.json`. */
     public readonly swaggerUri: pulumi.Output<string>;
-    /** Primary key (secret); undefined unless key auth. */
-    public readonly primaryKey: pulumi.Output<string | undefined>;
-    /** Secondary key (secret); undefined unless key auth. */
-    public readonly secondaryKey: pulumi.Output<string | undefined>;
+    /** Primary key (secret); "" unless key auth. */
+    public readonly primaryKey: pulumi.Output<string>;
+    /** Secondary key (secret); "" unless key auth. */
+    public readonly secondaryKey: pulumi.Output<string>;
     /** Service name. */
     public readonly name: pulumi.Output<string>;
     /** Kubernetes namespace. */
@@ -265,12 +276,18 @@ export class AksWebservice extends pulumi.ComponentResource {
     /** Expected `iss` of tokens (token auth); "" otherwise. */
     public readonly tokenIssuer: pulumi.Output<string>;
 
-    constructor(name: string, argsIn: AksWebserviceArgs, opts?: pulumi.ComponentResourceOptions) {
+    constructor(name: string, args: AksWebserviceArgs, opts?: pulumi.ComponentResourceOptions) {
         // `image` as a reference string is `imageRef` (issue 11 item 8).
-        const args = normalizeImage(argsIn);
+        args = normalizeImage(args);
+        // The cluster's members as Outputs and plain facts, also when another language passed
+        // them (plain values, Outputs, no provider).
+        const cluster =
+            args?.cluster !== null && typeof args?.cluster === "object"
+                ? linkCluster(args.cluster)
+                : undefined;
         // Validate before anything is registered, not even this component (anchors §7.7–§7.8).
         // The cluster's plain GPU fact refuses a GPU service on a CPU cluster now (R9).
-        const knownGpu = args?.clusterGpuEnabled ?? args?.cluster?.gpuKnown;
+        const knownGpu = args?.clusterGpuEnabled ?? cluster?.gpuKnown;
         const v = validateAksWebserviceArgs(
             name,
             args as unknown as Record<string, unknown>,
@@ -278,6 +295,12 @@ export class AksWebservice extends pulumi.ComponentResource {
             knownGpu,
         );
         super(AKS_WEBSERVICE_TYPE, name, {}, opts);
+        // The validator required an object cluster, so it is linked.
+        if (cluster === undefined) throw new Error(`AksWebservice "${name}": cluster unchecked`);
+        const link = cluster;
+        // The cluster's provider, else the one from the resource options (other languages).
+        const kubeProvider = link.kubeProvider ?? this.getProvider("kubernetes::");
+        if (!kubeProvider) throw new pulumi.ResourceError(missingProviderMessage(name), this);
         const s = v.settings;
         const mode = authMode(s);
 
@@ -287,7 +310,7 @@ export class AksWebservice extends pulumi.ComponentResource {
         // GPU service on a cluster whose GPU support is only known at deploy time (R9).
         if (s.gpuCores > 0 && knownGpu === undefined) {
             gates.push(
-                args.cluster.gpuEnabled.apply((gpu) => {
+                link.gpuEnabled.apply((gpu) => {
                     if (!gpu) {
                         throw new pulumi.ResourceError(
                             `AksWebservice "${name}": gpuCores is ${s.gpuCores} but the cluster has no GPU ` +
@@ -300,9 +323,9 @@ export class AksWebservice extends pulumi.ComponentResource {
             );
         }
         // The router only sees services in the namespaces it watches (R21, least privilege).
-        if (args.cluster.serviceNamespaces) {
+        if (link.serviceNamespaces) {
             gates.push(
-                args.cluster.serviceNamespaces.apply((watched) => {
+                link.serviceNamespaces.apply((watched) => {
                     if (!watched.includes(s.namespace)) {
                         throw new pulumi.ResourceError(
                             `AksWebservice "${name}": namespace is "${s.namespace}" but the cluster's router ` +
@@ -317,29 +340,23 @@ export class AksWebservice extends pulumi.ComponentResource {
         const dependsOn: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | undefined =
             gates.length > 0 ? pulumi.all(gates).apply(() => [] as pulumi.Resource[]) : undefined;
         const base: pulumi.CustomResourceOptions = { parent: this, dependsOn };
-        const k8sOpts: pulumi.CustomResourceOptions = {
-            ...base,
-            provider: args.cluster.kubeProvider,
-        };
 
         // Code and models: the thin app layer ("image"), or the given image as is ("prebuilt").
         const layout = planAppLayout(v.files.entryScript, v.files.models);
-        const environmentImage = args.image
-            ? (args.image as ModelImageLike).imageRef
-            : args.imageRef!;
+        const delivery = v.delivery;
         const app =
-            v.modelDelivery === "prebuilt"
-                ? { imageRef: pulumi.output(args.imageRef!) }
+            delivery.kind === "prebuilt"
+                ? { imageRef: pulumi.output(delivery.imageRef) }
                 : buildAppLayer(
                       name,
                       {
                           service: s.name,
-                          environmentImage,
+                          environmentImage: delivery.environmentImage,
                           sourceDirectory: v.files.sourceDirectory,
                           entryScript: v.files.entryScript,
                           models: v.files.models,
                           contextDirectory: appLayerContextDirectory(process.cwd(), name),
-                          registryServer: args.registryServer!,
+                          registryServer: delivery.registryServer,
                           registryUsername: args.registryUsername,
                           registryPassword: args.registryPassword,
                           platform: args.platform ?? DEFAULT_PLATFORM,
@@ -381,49 +398,30 @@ export class AksWebservice extends pulumi.ComponentResource {
             settings: s,
             image: app.imageRef,
             layout,
-            routerNamespace: args.cluster.routerNamespace,
+            routerNamespace: link.routerNamespace,
             preStopAction:
                 (args.preStopAction as PreStopAction | undefined) ??
-                preStopActionFor(args.cluster.kubernetesVersion),
+                preStopActionFor(link.kubernetesVersion),
             keys,
             tokenSigning,
             appInsights,
         };
 
-        // Secret values are pulumi.secret Outputs; k8s.core.v1.Secret also marks its data and
-        // stringData outputs secret (additionalSecretOutputs) itself.
-        const authObject = renderAuthSecret(input);
-        if (authObject) new k8s.core.v1.Secret(`${name}-auth`, authObject, k8sOpts);
-        const aiObject = renderAppInsightsSecret(input);
-        const aiSecret = aiObject
-            ? new k8s.core.v1.Secret(`${name}-appinsights`, aiObject, k8sOpts)
-            : undefined;
-
-        const deployment = new k8s.apps.v1.Deployment(
-            `${name}-deployment`,
-            renderDeployment(input),
-            {
-                ...k8sOpts,
-                // Pods read the App Insights Secret at start.
-                dependsOn: aiSecret ? mergeDeps(dependsOn, aiSecret) : dependsOn,
-                // Who owns spec.replicas: the router (autoscale) or Pulumi (numReplicas).
-                ...deploymentReplicaOptions(s),
-            },
-        );
-        new k8s.core.v1.Service(`${name}-service`, renderService(input), k8sOpts);
-        new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, renderNetworkPolicy(input), k8sOpts);
-        new k8s.policy.v1.PodDisruptionBudget(
-            `${name}-pdb`,
-            renderPodDisruptionBudget(input),
-            k8sOpts,
-        );
+        // The children are exactly the tested render plan. Secret values are pulumi.secret
+        // Outputs; k8s.core.v1.Secret also marks its data and stringData outputs secret itself.
+        const children = createPlannedObjects(name, renderWebserviceObjects(input), {
+            parent: this,
+            provider: kubeProvider,
+            dependsOn,
+        });
+        const deployment = plannedChild<k8s.apps.v1.Deployment>(children, "deployment");
 
         const servicePath = `/api/v1/service/${s.name}`;
-        const base_ = args.cluster.scoringBaseUrl.apply(trimSlash);
+        const base_ = link.scoringBaseUrl.apply(trimSlash);
         this.scoringUri = base_.apply((b) => `${b}${servicePath}/score`);
         this.swaggerUri = base_.apply((b) => `${b}${servicePath}/swagger.json`);
-        this.primaryKey = keys ? keys.primaryKey : pulumi.secret<string | undefined>(undefined);
-        this.secondaryKey = keys ? keys.secondaryKey : pulumi.secret<string | undefined>(undefined);
+        this.primaryKey = keys ? keys.primaryKey : pulumi.secret("");
+        this.secondaryKey = keys ? keys.secondaryKey : pulumi.secret("");
         this.name = pulumi.output(s.name);
         this.namespace = pulumi.output(s.namespace);
         this.deploymentName = deployment.metadata.name;
@@ -447,14 +445,6 @@ export class AksWebservice extends pulumi.ComponentResource {
             tokenIssuer: this.tokenIssuer,
         });
     }
-}
-
-function mergeDeps(
-    gate: pulumi.Input<pulumi.Input<pulumi.Resource>[]> | undefined,
-    extra: pulumi.Resource,
-): pulumi.Input<pulumi.Input<pulumi.Resource>[]> {
-    if (gate === undefined) return [extra];
-    return pulumi.output(gate).apply((g) => [...(g as pulumi.Resource[]), extra]);
 }
 
 /** True for a ModelImage-like object (not a string, Output or Promise of one). */

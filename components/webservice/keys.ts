@@ -11,6 +11,7 @@ import { createHash, createPublicKey } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
+import { GUID, REDACTED } from "../common/validation";
 import { keyPairProblems } from "../settings";
 
 /** Length of generated keys: 32 characters of [A-Za-z0-9] (≈ 190 bits), like v1's keys. */
@@ -71,9 +72,7 @@ export function instrumentationKeyFromConnectionString(
         if (eq < 0) continue;
         if (part.slice(0, eq).trim().toLowerCase() === "instrumentationkey") {
             const v = part.slice(eq + 1).trim();
-            return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)
-                ? v
-                : undefined;
+            return GUID.test(v) ? v : undefined;
         }
     }
     return undefined;
@@ -113,7 +112,7 @@ export function createKeys(
                   const problems = keyPairProblems(p, s);
                   if (problems.length > 0) {
                       throw new pulumi.ResourceError(
-                          `AksWebservice "${name}": ${problems.map((x) => `${x.field}: "(redacted)" ${x.rule}`).join("; ")}`,
+                          `AksWebservice "${name}": ${problems.map((x) => `${x.field}: "${REDACTED}" ${x.rule}`).join("; ")}`,
                           opts.parent,
                       );
                   }

@@ -1,12 +1,14 @@
 /**
- * Pure rendering for `AksWebservice`: validated settings (DESIGN §3) → plain Kubernetes objects
- * (Deployment, Service, auth Secret, App Insights Secret, NetworkPolicy, PodDisruptionBudget) and
- * the resource options that decide who owns `spec.replicas`. No Pulumi resources are created
- * here; values that are only known at deploy time (image reference, keys, router namespace) are
- * passed through as `pulumi.Input`s. Never a HorizontalPodAutoscaler (R29): the router scales.
+ * Pure rendering for `AksWebservice`: validated settings (docs/design.md §3) → plain Kubernetes
+ * objects (Deployment, Service, auth Secret, App Insights Secret, NetworkPolicy,
+ * PodDisruptionBudget) and the resource options that decide who owns `spec.replicas`. No Pulumi
+ * resources are created here; values that are only known at deploy time (image reference, keys,
+ * router namespace) are passed through as `pulumi.Input`s. Never a HorizontalPodAutoscaler (R29):
+ * the router scales.
  */
 import type * as k8s from "@pulumi/kubernetes";
 import type * as pulumi from "@pulumi/pulumi";
+import type { PlannedObject } from "../common/k8s-plan";
 import { authMode, type WebserviceSettings } from "../settings";
 import { APP_UID } from "../image/context";
 import {
@@ -16,6 +18,7 @@ import {
     MODEL_DEPLOYMENT_LABEL,
     MODEL_SERVER_PORT,
     MODEL_SERVER_PORT_NAME,
+    MODELS_ANNOTATION,
     NAME_LABEL,
     ROUTER_POD_SELECTOR,
     SECRET_PRIMARY_KEY,
@@ -28,7 +31,9 @@ import {
     TOKEN_ISSUER,
     TOKEN_ISSUER_ANNOTATION,
     authSecretName,
+    renderModelsAnnotation,
     tokenAudience,
+    type ModelNameVersion,
 } from "./contract";
 
 /** Where the code and the models sit inside the model container (AML contract, aml-v1-spec §5). */
@@ -41,6 +46,8 @@ export interface AppLayout {
     readonly entryScript: string;
     /** `AZUREML_MODEL_DIR` (single model: its folder; several: the folder of `<name>/<version>/`). */
     readonly modelDir: string;
+    /** Names and versions of the models, in order (the router's {@link MODELS_ANNOTATION}). @default [] */
+    readonly models?: readonly ModelNameVersion[];
 }
 
 /** Everything the objects of one service are rendered from. */
@@ -258,10 +265,14 @@ export function appInsightsSecretName(service: string): string {
     return `${service}-appinsights`;
 }
 
-function deploymentAnnotations(s: WebserviceSettings): Record<string, string> {
+function deploymentAnnotations(
+    s: WebserviceSettings,
+    models: readonly ModelNameVersion[],
+): Record<string, string> {
     const annotations: Record<string, string> = {
         [SETTINGS_ANNOTATION]: renderSettingsAnnotation(s),
     };
+    if (models.length > 0) annotations[MODELS_ANNOTATION] = renderModelsAnnotation(models);
     const mode = authMode(s);
     if (mode !== "none") annotations[AUTH_SECRET_ANNOTATION] = authSecretName(s.name);
     if (mode === "token") {
@@ -297,7 +308,7 @@ export function renderDeployment(input: WebserviceRenderInput): k8s.types.input.
             name: s.name,
             namespace: s.namespace,
             labels: { ...serviceLabels(s.name), [MODEL_DEPLOYMENT_LABEL]: "true" },
-            annotations: deploymentAnnotations(s),
+            annotations: deploymentAnnotations(s, input.layout.models ?? []),
         },
         spec: {
             replicas: initialReplicas(s),
@@ -578,22 +589,26 @@ export function renderPodDisruptionBudget(
     };
 }
 
-/** One rendered object and the child-name suffix the component gives it. */
-export interface RenderedObject {
-    readonly suffix: string;
-    readonly kind: string;
-    readonly object: object;
-}
-
-/** Every object of a service, in creation order (Secrets first, Deployment after them). */
-export function renderWebserviceObjects(input: WebserviceRenderInput): RenderedObject[] {
-    const out: RenderedObject[] = [];
+/**
+ * Every object of a service in creation order, as the component creates them (Secrets first;
+ * the Deployment waits for the App Insights Secret its pods read at start).
+ */
+export function renderWebserviceObjects(input: WebserviceRenderInput): PlannedObject[] {
+    const out: PlannedObject[] = [];
     const auth = renderAuthSecret(input);
     if (auth) out.push({ suffix: "auth", kind: "Secret", object: auth });
     const ai = renderAppInsightsSecret(input);
     if (ai) out.push({ suffix: "appinsights", kind: "Secret", object: ai });
+    const replicas = deploymentReplicaOptions(input.settings).ignoreChanges;
     out.push(
-        { suffix: "deployment", kind: "Deployment", object: renderDeployment(input) },
+        {
+            suffix: "deployment",
+            kind: "Deployment",
+            object: renderDeployment(input),
+            dependsOn: ai ? ["appinsights"] : [],
+            // Who owns spec.replicas: the router (autoscale) or Pulumi (numReplicas).
+            ...(replicas ? { ignoreChanges: replicas } : {}),
+        },
         { suffix: "service", kind: "Service", object: renderService(input) },
         { suffix: "netpol", kind: "NetworkPolicy", object: renderNetworkPolicy(input) },
         { suffix: "pdb", kind: "PodDisruptionBudget", object: renderPodDisruptionBudget(input) },

@@ -1,14 +1,24 @@
 /**
  * Synchronous validation of `AksWebservice` args, run before the component registers anything
  * (anchors §7.7/§7.8). The settings rules are NOT repeated here: every setting goes through
- * `validateWebserviceSettings` (DESIGN §3); this module adds the rules that belong to the
+ * `validateWebserviceSettings` (docs/design.md §3); this module adds the rules that belong to the
  * component (image source, files on disk, delivery, GPU vs cluster, App Insights wiring) and
  * reports all problems in one `ValidationError`.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Problems, ValidationError } from "../common/validation";
-import { isImageReference } from "../image/hash";
+import type * as pulumi from "@pulumi/pulumi";
+import {
+    isUnresolved,
+    named,
+    NON_NEGATIVE_WHOLE_NUMBER_RULE,
+    oneOfRule,
+    plainRule,
+    Problems,
+    UNRESOLVED,
+    ValidationError,
+} from "../common/validation";
+import { imageReferenceRule, isImageReference, PLATFORM_RULE } from "../image/hash";
 import { PRE_STOP_ACTIONS, type PreStopAction } from "./render";
 import { checkModelLayout } from "../image/models";
 import {
@@ -47,21 +57,15 @@ export const COMPONENT_ARGS: readonly string[] = [
 ];
 
 const PINNED_DIGEST = /@sha256:[0-9a-f]{64}$/;
-const PLATFORM = /^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/;
 
-/** What the component reads from the cluster. */
-const CLUSTER_MEMBERS = ["kubeProvider", "scoringBaseUrl", "gpuEnabled", "routerNamespace"];
+/**
+ * What the component reads from the cluster. Its `kubeProvider` is not required: other languages
+ * give the provider in the resource options (the component checks that one is found).
+ */
+const CLUSTER_MEMBERS = ["scoringBaseUrl", "gpuEnabled", "routerNamespace"];
 
 /** Settings that may be Outputs (secrets from config); validated when plain. */
 const SECRET_SETTINGS = ["primaryKey", "secondaryKey"];
-
-/** True for values Pulumi resolves later (Outputs, Promises). */
-export function isUnresolved(v: unknown): boolean {
-    if (v === null || v === undefined) return false;
-    if (typeof v !== "object" && typeof v !== "function") return false;
-    const o = v as { __pulumiOutput?: unknown; then?: unknown };
-    return o.__pulumiOutput === true || typeof o.then === "function";
-}
 
 /** Files of the service, resolved to absolute paths. */
 export interface ResolvedFiles {
@@ -76,11 +80,22 @@ export interface ResolvedFiles {
 }
 
 /** The result of {@link validateAksWebserviceArgs}. */
+/**
+ * How code and models reach the pods: a thin app layer built on the environment image and pushed
+ * to `registryServer` (`"image"`), or the given complete image as is (`"prebuilt"`).
+ */
+export type ServiceDelivery =
+    | { readonly kind: "prebuilt"; readonly imageRef: pulumi.Input<string> }
+    | {
+          readonly kind: "image";
+          readonly environmentImage: pulumi.Input<string>;
+          readonly registryServer: pulumi.Input<string>;
+      };
+
 export interface ValidatedWebserviceArgs {
     readonly settings: WebserviceSettings;
     readonly files: ResolvedFiles;
-    /** `"image"` (the only delivery built today). */
-    readonly modelDelivery: string;
+    readonly delivery: ServiceDelivery;
 }
 
 function isInside(dir: string, file: string): boolean {
@@ -164,7 +179,7 @@ export function validateAksWebserviceArgs(
     } else if (typeof args.imageRef === "string") {
         // The app layer is built FROM it: a moving tag would make the layer irreproducible.
         if (!isImageReference(args.imageRef)) {
-            p.add("imageRef", args.imageRef, "must be a Docker image reference");
+            p.add("imageRef", args.imageRef, imageReferenceRule());
         } else if (!PINNED_DIGEST.test(args.imageRef)) {
             p.add(
                 "imageRef",
@@ -177,7 +192,7 @@ export function validateAksWebserviceArgs(
     // ---- Delivery of code and models -----------------------------------------------------------
     const modelDelivery = args.modelDelivery ?? "image";
     if (typeof modelDelivery !== "string" || !MODEL_DELIVERIES.includes(modelDelivery as never)) {
-        p.add("modelDelivery", modelDelivery, `must be one of ${MODEL_DELIVERIES.join(", ")}`);
+        p.add("modelDelivery", modelDelivery, oneOfRule(MODEL_DELIVERIES));
     } else if (modelDelivery === "blob") {
         p.add(
             "modelDelivery",
@@ -232,25 +247,39 @@ export function validateAksWebserviceArgs(
     ) {
         p.add("preStopAction", args.preStopAction, 'must be "sleep" or "exec"');
     }
-    if (
-        args.platform !== undefined &&
-        (typeof args.platform !== "string" || !PLATFORM.test(args.platform))
-    ) {
-        p.add("platform", args.platform, "must be os/arch, e.g. linux/amd64 or linux/arm64");
-    }
+    named(p, "platform", args.platform, PLATFORM_RULE);
 
     for (const f of ["primaryKeyVersion", "secondaryKeyVersion", "tokenSigningKeyVersion"]) {
         const v = args[f];
         if (v !== undefined && !isUnresolved(v) && (!Number.isInteger(v) || (v as number) < 0)) {
-            p.add(f, v, "must be a whole number >= 0 (increase it to regenerate the key)");
+            p.add(f, v, `${NON_NEGATIVE_WHOLE_NUMBER_RULE} (increase it to regenerate the key)`);
         }
     }
     if (args.tokenSigningKeyVersion !== undefined && isUnresolved(args.tokenSigningKeyVersion)) {
-        p.add("tokenSigningKeyVersion", "(Output)", "must be a plain number");
+        p.add(
+            "tokenSigningKeyVersion",
+            UNRESOLVED,
+            plainRule("it decides whether the signing key is replaced"),
+        );
     }
 
     p.throwIfAny(`AksWebservice "${name}" arguments`);
-    return { settings: settings!, files: files!, modelDelivery: modelDelivery as string };
+    if (settings === undefined || files === undefined) {
+        throw new Error(`AksWebservice "${name}": settings or files passed unchecked`);
+    }
+    const given = args.imageRef as pulumi.Input<string>;
+    const delivery: ServiceDelivery =
+        modelDelivery === "prebuilt"
+            ? { kind: "prebuilt", imageRef: given }
+            : {
+                  kind: "image",
+                  environmentImage:
+                      args.image !== undefined
+                          ? (args.image as { imageRef: pulumi.Input<string> }).imageRef
+                          : given,
+                  registryServer: args.registryServer as pulumi.Input<string>,
+              };
+    return { settings, files, delivery };
 }
 
 function checkFiles(

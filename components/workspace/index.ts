@@ -14,7 +14,7 @@ import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import type { SkuTier } from "@pulumi/azure-native/types/enums/machinelearningservices";
 import * as pulumi from "@pulumi/pulumi";
-import { parseArmId } from "../cluster/arm-id";
+import { parseArmId, requireArmId } from "../common/arm-id";
 import { AmlWorkspaceArgs } from "./args";
 import { deriveNames, deriveResourceGroupName, DerivedNames, nameSuffix } from "./names";
 import { datastoreAuthMode, validateAmlWorkspaceArgs, WORKSPACE_DEFAULTS } from "./validate";
@@ -62,17 +62,19 @@ export class AmlWorkspace extends pulumi.ComponentResource {
         const client = authorization.getClientConfigOutput(parent);
 
         // Resource group: the given one, or a new one with a per-stack deterministic name.
-        const resourceGroupName: pulumi.Output<string> = cfg.createResourceGroup
-            ? new resources.ResourceGroup(
-                  `${name}-rg`,
-                  {
-                      resourceGroupName: deriveResourceGroupName(name, pulumi.getStack()),
-                      location,
-                      tags,
-                  },
-                  parent,
-              ).name
-            : pulumi.output(args.resourceGroupName!);
+        const { existing } = cfg;
+        const resourceGroupName: pulumi.Output<string> =
+            existing.resourceGroupName === undefined
+                ? new resources.ResourceGroup(
+                      `${name}-rg`,
+                      {
+                          resourceGroupName: deriveResourceGroupName(name, pulumi.getStack()),
+                          location,
+                          tags,
+                      },
+                      parent,
+                  ).name
+                : pulumi.output(existing.resourceGroupName);
 
         const suffix = pulumi
             .all([args.nameSuffix, client.subscriptionId, resourceGroupName])
@@ -88,7 +90,7 @@ export class AmlWorkspace extends pulumi.ComponentResource {
         // Storage account (R16: outputs, models, datastores).
         let storageAccountId: pulumi.Output<string>;
         let storageAccountName: pulumi.Output<string>;
-        if (cfg.createStorage) {
+        if (existing.storageAccountId === undefined) {
             const sa = new storage.StorageAccount(
                 `${name}-st`,
                 {
@@ -116,13 +118,13 @@ export class AmlWorkspace extends pulumi.ComponentResource {
             storageAccountId = sa.id;
             storageAccountName = sa.name;
         } else {
-            storageAccountId = pulumi.output(args.storageAccountId!);
+            storageAccountId = pulumi.output(existing.storageAccountId);
             storageAccountName = storageAccountId.apply((id) => parseArmId(id)?.name ?? "");
         }
 
         // Key vault.
         let keyVaultId: pulumi.Output<string>;
-        if (cfg.createKeyVault) {
+        if (existing.keyVaultId === undefined) {
             keyVaultId = new keyvault.Vault(
                 `${name}-kv`,
                 {
@@ -152,7 +154,7 @@ export class AmlWorkspace extends pulumi.ComponentResource {
                 { ...parent, ignoreChanges: ["properties.createMode"] },
             ).id;
         } else {
-            keyVaultId = pulumi.output(args.keyVaultId!);
+            keyVaultId = pulumi.output(existing.keyVaultId);
         }
 
         // Log Analytics + workspace-based Application Insights (R3).
@@ -180,7 +182,7 @@ export class AmlWorkspace extends pulumi.ComponentResource {
         let applicationInsightsId: pulumi.Output<string>;
         let connectionString: pulumi.Output<string>;
         let instrumentationKey: pulumi.Output<string>;
-        if (cfg.createApplicationInsights) {
+        if (existing.applicationInsightsId === undefined) {
             const appi = new applicationinsights.Component(
                 `${name}-appi`,
                 {
@@ -199,16 +201,18 @@ export class AmlWorkspace extends pulumi.ComponentResource {
             connectionString = appi.connectionString;
             instrumentationKey = appi.instrumentationKey;
         } else {
-            applicationInsightsId = pulumi.output(args.applicationInsightsId!);
-            const parts = applicationInsightsId.apply((id) => parseArmId(id)!);
-            const existing = applicationinsights.getComponentOutput(
+            applicationInsightsId = pulumi.output(existing.applicationInsightsId);
+            const parts = applicationInsightsId.apply((id) =>
+                requireArmId(id, "applicationInsightsId"),
+            );
+            const component = applicationinsights.getComponentOutput(
                 { resourceGroupName: parts.resourceGroupName, resourceName: parts.name },
                 parent,
             );
-            connectionString = existing.connectionString;
-            instrumentationKey = existing.instrumentationKey;
+            connectionString = component.connectionString;
+            instrumentationKey = component.instrumentationKey;
             if (args.logAnalyticsWorkspaceId === undefined) {
-                logAnalyticsWorkspaceId = existing.apply((c) => c.workspaceResourceId ?? "");
+                logAnalyticsWorkspaceId = component.apply((c) => c.workspaceResourceId ?? "");
             }
         }
 
@@ -216,7 +220,7 @@ export class AmlWorkspace extends pulumi.ComponentResource {
         let containerRegistryId: pulumi.Output<string>;
         let acrName: pulumi.Output<string>;
         let acrLoginServer: pulumi.Output<string>;
-        if (cfg.createRegistry) {
+        if (existing.containerRegistryId === undefined) {
             const acr = new containerregistry.Registry(
                 `${name}-acr`,
                 {
@@ -237,8 +241,10 @@ export class AmlWorkspace extends pulumi.ComponentResource {
             acrName = acr.name;
             acrLoginServer = acr.loginServer;
         } else {
-            containerRegistryId = pulumi.output(args.containerRegistryId!);
-            const parts = containerRegistryId.apply((id) => parseArmId(id)!);
+            containerRegistryId = pulumi.output(existing.containerRegistryId);
+            const parts = containerRegistryId.apply((id) =>
+                requireArmId(id, "containerRegistryId"),
+            );
             acrName = parts.name;
             acrLoginServer = containerregistry.getRegistryOutput(
                 { resourceGroupName: parts.resourceGroupName, registryName: parts.name },

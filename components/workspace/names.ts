@@ -12,23 +12,31 @@
  * which keeps its name reserved for the retention period).
  */
 import { createHash } from "node:crypto";
+import { NAME_RULES, NameRule } from "../common/validation";
 
-/** Storage account: 3–24 lowercase letters and digits. */
-export const STORAGE_ACCOUNT_NAME = /^[a-z0-9]{3,24}$/;
-/** Container registry: 5–50 letters and digits. */
-export const CONTAINER_REGISTRY_NAME = /^[A-Za-z0-9]{5,50}$/;
-/** Key vault: 3–24 letters, digits and dashes, start with a letter, end alphanumeric, no `--`. */
-export const KEY_VAULT_NAME = /^(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/;
-/** AML workspace: 3–33 letters, digits, `_` and `-`, starting alphanumeric. */
-export const WORKSPACE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{2,32}$/;
-/** Log Analytics workspace: 4–63 letters, digits and dashes, starting and ending alphanumeric. */
-export const LOG_ANALYTICS_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$/;
-/** Application Insights component: 1–255 chars, no `%&\\?/` and not ending in `.` or space. */
-export const APP_INSIGHTS_NAME = /^[^%&\\?/]{0,254}[^%&\\?/. ]$/;
-/** Resource group: 1–90 letters, digits, `_ - . ( )`, not ending in `.`. */
-export const RESOURCE_GROUP_NAME = /^[-\w.()]{0,89}[-\w()]$/;
-/** `nameSuffix`: 1–8 lowercase letters and digits. */
-export const NAME_SUFFIX = /^[a-z0-9]{1,8}$/;
+/** The naming rule of each resource; derived names satisfy them too. */
+export const WORKSPACE_NAME_RULES = {
+    resourceGroupName: NAME_RULES.resourceGroupName,
+    workspaceName: NAME_RULES.workspaceName,
+    storageAccountName: NAME_RULES.storageAccountName,
+    containerRegistryName: NAME_RULES.containerRegistryName,
+    /** Key vault: 3–24 letters, digits and dashes, start with a letter, end alphanumeric, no `--`. */
+    keyVaultName: {
+        pattern: /^(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]$/,
+        rule: "must be 3-24 characters of letters, digits and dashes, start with a letter, end with a letter or digit, without consecutive dashes (globally unique)",
+    },
+    /** Log Analytics workspace: 4–63 letters, digits and dashes, starting and ending alphanumeric. */
+    logAnalyticsWorkspaceName: {
+        pattern: /^[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]$/,
+        rule: "must be 4-63 characters of letters, digits and dashes, starting and ending with a letter or digit",
+    },
+    /** Application Insights component: 1–255 chars, no `%&\\?/` and not ending in `.` or space. */
+    applicationInsightsName: {
+        pattern: /^[^%&\\?/]{0,254}[^%&\\?/. ]$/,
+        rule: "must be 1-255 characters without % & \\ ? /, not ending with '.' or a space",
+    },
+    nameSuffix: { pattern: /^[a-z0-9]{1,8}$/, rule: "must be 1-8 lowercase letters and digits" },
+} as const satisfies Record<string, NameRule>;
 
 /** The stable suffix (8 lowercase hex chars). */
 export function nameSuffix(

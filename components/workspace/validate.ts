@@ -2,21 +2,29 @@
  * Validation of {@link AmlWorkspaceArgs} (pure). Values that are unresolved Outputs are skipped;
  * every problem is collected and thrown together before anything is registered.
  */
+import type * as pulumi from "@pulumi/pulumi";
+import { ArmIdKind, checkArmId } from "../common/arm-id";
 import { argNames, checkKnownArgs } from "../common/known-args";
-import { isUnresolved, plainValue, Problems } from "../common/validation";
-import { ARM_ID_SHAPES, parseArmIdOfType } from "../cluster/arm-id";
-
-import { AmlWorkspaceArgs } from "./args";
 import {
-    APP_INSIGHTS_NAME,
-    CONTAINER_REGISTRY_NAME,
-    KEY_VAULT_NAME,
-    LOG_ANALYTICS_NAME,
-    NAME_SUFFIX,
-    RESOURCE_GROUP_NAME,
-    STORAGE_ACCOUNT_NAME,
-    WORKSPACE_NAME,
-} from "./names";
+    ArgBag,
+    argBag,
+    BOOLEAN_RULE,
+    checkWholeNumber,
+    exclusiveRule,
+    isSet,
+    mustBePlain,
+    named,
+    NAME_RULES,
+    oneOf,
+    oneOfRule,
+    onlyWithRule,
+    plainValue,
+    Problems,
+    requiredRule,
+    shownValue,
+} from "../common/validation";
+import { AmlWorkspaceArgs } from "./args";
+import { WORKSPACE_NAME_RULES } from "./names";
 
 export const WORKSPACE_DEFAULTS = {
     sku: "Basic",
@@ -101,20 +109,18 @@ export const STORAGE_SKUS = [
 export const TLS_VERSIONS = ["TLS1_2", "TLS1_3"] as const;
 export const REGISTRY_SKUS = ["Basic", "Standard", "Premium"] as const;
 
-function isSet(v: unknown): boolean {
-    return v !== undefined && v !== null;
-}
-
-const plain = plainValue;
-
 /** Plain values the component needs to decide its structure. */
 export interface ResolvedWorkspaceArgs {
-    readonly createResourceGroup: boolean;
-    readonly createStorage: boolean;
-    readonly createKeyVault: boolean;
+    /** Existing resources the workspace uses; each one not given is created. */
+    readonly existing: {
+        readonly resourceGroupName: pulumi.Input<string> | undefined;
+        readonly storageAccountId: pulumi.Input<string> | undefined;
+        readonly keyVaultId: pulumi.Input<string> | undefined;
+        readonly applicationInsightsId: pulumi.Input<string> | undefined;
+        readonly containerRegistryId: pulumi.Input<string> | undefined;
+    };
+    /** No Log Analytics workspace is given, and no Application Insights that brings one. */
     readonly createLogAnalytics: boolean;
-    readonly createApplicationInsights: boolean;
-    readonly createRegistry: boolean;
     readonly keyVaultEnablePurgeProtection: boolean | undefined;
     /** Create the vault with `createMode: "recover"`. */
     readonly keyVaultRecoverSoftDeleted: boolean;
@@ -126,134 +132,96 @@ export interface ResolvedWorkspaceArgs {
  */
 export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorkspaceArgs {
     const p = new Problems();
-    const a = (args ?? {}) as unknown as Record<string, unknown>;
+    const a = argBag(args);
     checkKnownArgs(p, args, AML_WORKSPACE_ARG_NAMES);
-
-    const loc = plain<unknown>(a.location);
     if (!isSet(a.location)) {
-        p.add("location", undefined, "is required (the Azure region, e.g. westeurope)");
-    } else if (
-        loc !== undefined &&
-        (typeof loc !== "string" || !/^[A-Za-z][A-Za-z0-9 ]*$/.test(loc))
-    ) {
-        p.add("location", loc, "must be an Azure region name such as westeurope");
+        p.add("location", undefined, requiredRule("(the Azure region, e.g. westeurope)"));
+    } else {
+        named(p, "location", a.location, NAME_RULES.location);
     }
+    checkNames(p, a);
+    checkExistingResources(p, a);
+    checkChoices(p, a);
+    checkIdentity(p, a);
+    p.throwIfAny("AmlWorkspace args");
 
-    const named = (field: string, rule: RegExp, text: string) => {
-        const v = plain<unknown>(a[field]);
-        if (v !== undefined && (typeof v !== "string" || !rule.test(v))) p.add(field, v, text);
+    const purge = plainValue<boolean>(a.keyVaultEnablePurgeProtection);
+    const given = <T>(v: T | null | undefined): T | undefined => v ?? undefined;
+    return {
+        existing: {
+            resourceGroupName: given(args.resourceGroupName),
+            storageAccountId: given(args.storageAccountId),
+            keyVaultId: given(args.keyVaultId),
+            applicationInsightsId: given(args.applicationInsightsId),
+            containerRegistryId: given(args.containerRegistryId),
+        },
+        createLogAnalytics: !isSet(a.logAnalyticsWorkspaceId) && !isSet(a.applicationInsightsId),
+        keyVaultEnablePurgeProtection: purge ?? WORKSPACE_DEFAULTS.keyVaultEnablePurgeProtection,
+        keyVaultRecoverSoftDeleted: plainValue(a.keyVaultRecoverSoftDeleted) === true,
     };
-    named(
-        "resourceGroupName",
-        RESOURCE_GROUP_NAME,
-        "must be 1-90 characters of letters, digits, '_', '-', '.', '(' and ')', not ending with '.'",
-    );
-    named(
-        "workspaceName",
-        WORKSPACE_NAME,
-        "must be 3-33 characters of letters, digits, underscores and dashes, starting with a letter or digit",
-    );
-    named(
-        "storageAccountName",
-        STORAGE_ACCOUNT_NAME,
-        "must be 3-24 lowercase letters and digits (globally unique)",
-    );
-    named(
-        "containerRegistryName",
-        CONTAINER_REGISTRY_NAME,
-        "must be 5-50 letters and digits (globally unique)",
-    );
-    named(
-        "keyVaultName",
-        KEY_VAULT_NAME,
-        "must be 3-24 characters of letters, digits and dashes, start with a letter, end with a letter or digit, without consecutive dashes (globally unique)",
-    );
-    named(
-        "logAnalyticsWorkspaceName",
-        LOG_ANALYTICS_NAME,
-        "must be 4-63 characters of letters, digits and dashes, starting and ending with a letter or digit",
-    );
-    named(
-        "applicationInsightsName",
-        APP_INSIGHTS_NAME,
-        "must be 1-255 characters without % & \\ ? /, not ending with '.' or a space",
-    );
-    named("nameSuffix", NAME_SUFFIX, "must be 1-8 lowercase letters and digits");
+}
 
-    // An existing resource by id, or a new one (optionally named): not both.
-    const pairs: [string, string, string, string][] = [
+/** Given names follow each resource's naming rule. */
+function checkNames(p: Problems, a: ArgBag): void {
+    for (const [field, rule] of Object.entries(WORKSPACE_NAME_RULES))
+        named(p, field, a[field], rule);
+}
+
+/** Existing resources by id: an existing resource or a new one (optionally named), not both. */
+const EXISTING: readonly [idField: string, nameField: string, kind: ArmIdKind][] = [
+    ["storageAccountId", "storageAccountName", "storageAccount"],
+    ["keyVaultId", "keyVaultName", "keyVault"],
+    ["applicationInsightsId", "applicationInsightsName", "applicationInsights"],
+    ["containerRegistryId", "containerRegistryName", "containerRegistry"],
+    ["logAnalyticsWorkspaceId", "logAnalyticsWorkspaceName", "logAnalyticsWorkspace"],
+];
+
+/** Settings of the resources the component creates: with an existing one they would do nothing. */
+const OWNED_SETTINGS: readonly [idField: string, fields: readonly string[]][] = [
+    [
+        "storageAccountId",
         [
-            "storageAccountId",
-            "storageAccountName",
-            "Microsoft.Storage/storageAccounts",
-            ARM_ID_SHAPES.storageAccount,
+            "storageSku",
+            "storageMinimumTlsVersion",
+            "storageAllowBlobPublicAccess",
+            "storageHttpsOnly",
+            "storageAllowSharedKeyAccess",
         ],
-        ["keyVaultId", "keyVaultName", "Microsoft.KeyVault/vaults", ARM_ID_SHAPES.keyVault],
+    ],
+    [
+        "keyVaultId",
         [
-            "applicationInsightsId",
-            "applicationInsightsName",
-            "Microsoft.Insights/components",
-            ARM_ID_SHAPES.applicationInsights,
+            "keyVaultEnableRbacAuthorization",
+            "keyVaultEnablePurgeProtection",
+            "keyVaultSoftDeleteRetentionDays",
+            "keyVaultRecoverSoftDeleted",
         ],
-        [
-            "containerRegistryId",
-            "containerRegistryName",
-            "Microsoft.ContainerRegistry/registries",
-            ARM_ID_SHAPES.containerRegistry,
-        ],
-        [
-            "logAnalyticsWorkspaceId",
-            "logAnalyticsWorkspaceName",
-            "Microsoft.OperationalInsights/workspaces",
-            ARM_ID_SHAPES.logAnalyticsWorkspace,
-        ],
-    ];
-    for (const [idField, nameField, type, shape] of pairs) {
+    ],
+    ["containerRegistryId", ["containerRegistrySku", "containerRegistryAdminUserEnabled"]],
+];
+
+function notCreatedRule(idField: string): string {
+    return `only applies to a resource this component creates; remove it or remove ${idField}`;
+}
+
+function checkExistingResources(p: Problems, a: ArgBag): void {
+    for (const [idField, nameField, kind] of EXISTING) {
         if (isSet(a[idField]) && isSet(a[nameField])) {
             p.add(
                 nameField,
-                plain(a[nameField]) ?? "(unresolved Output)",
-                `and ${idField} are mutually exclusive: give a name to create a new resource, or an id to use an existing one`,
+                shownValue(a[nameField]),
+                exclusiveRule(
+                    idField,
+                    "give a name to create a new resource, or an id to use an existing one",
+                ),
             );
         }
-        const id = plain<unknown>(a[idField]);
-        if (id !== undefined && (typeof id !== "string" || !parseArmIdOfType(id, type))) {
-            p.add(idField, id, `must be a resource id of the form ${shape}`);
-        }
+        checkArmId(p, idField, a[idField], kind);
     }
-    // Settings of resources that are not created: they would silently do nothing.
-    const ownedSettings: [string, string[]][] = [
-        [
-            "storageAccountId",
-            [
-                "storageSku",
-                "storageMinimumTlsVersion",
-                "storageAllowBlobPublicAccess",
-                "storageHttpsOnly",
-                "storageAllowSharedKeyAccess",
-            ],
-        ],
-        [
-            "keyVaultId",
-            [
-                "keyVaultEnableRbacAuthorization",
-                "keyVaultEnablePurgeProtection",
-                "keyVaultSoftDeleteRetentionDays",
-                "keyVaultRecoverSoftDeleted",
-            ],
-        ],
-        ["containerRegistryId", ["containerRegistrySku", "containerRegistryAdminUserEnabled"]],
-    ];
-    for (const [idField, fields] of ownedSettings) {
+    for (const [idField, fields] of OWNED_SETTINGS) {
         if (!isSet(a[idField])) continue;
         for (const f of fields) {
-            if (isSet(a[f])) {
-                p.add(
-                    f,
-                    plain(a[f]) ?? "(unresolved Output)",
-                    `only applies to a resource this component creates; remove it or remove ${idField}`,
-                );
-            }
+            if (isSet(a[f])) p.add(f, shownValue(a[f]), notCreatedRule(idField));
         }
     }
     if (isSet(a.logAnalyticsWorkspaceId) || isSet(a.applicationInsightsId)) {
@@ -265,66 +233,51 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
             "logRetentionInDays",
             ...(cause === "applicationInsightsId" ? ["logAnalyticsWorkspaceName"] : []),
         ]) {
-            if (isSet(a[f])) {
-                p.add(
-                    f,
-                    plain(a[f]) ?? "(unresolved Output)",
-                    `only applies to a resource this component creates; remove it or remove ${cause}`,
-                );
-            }
+            if (isSet(a[f])) p.add(f, shownValue(a[f]), notCreatedRule(cause));
         }
     }
+}
 
-    const oneOf = (field: string, allowed: readonly string[]) => {
-        const v = plain<unknown>(a[field]);
-        if (v !== undefined && (typeof v !== "string" || !allowed.includes(v))) {
-            p.add(field, v, `must be one of ${allowed.map((x) => `"${x}"`).join(", ")}`);
-        }
-    };
-    oneOf("sku", WORKSPACE_SKUS);
-    oneOf("publicNetworkAccess", PUBLIC_NETWORK_ACCESS);
-    const dsMode = plain<unknown>(a.systemDatastoresAuthMode);
+const BOOLEAN_ARGS = [
+    "hbiWorkspace",
+    "storageAllowBlobPublicAccess",
+    "storageHttpsOnly",
+    "storageAllowSharedKeyAccess",
+    "keyVaultEnableRbacAuthorization",
+    "keyVaultEnablePurgeProtection",
+    "keyVaultRecoverSoftDeleted",
+    "containerRegistryAdminUserEnabled",
+] as const;
+
+/** Documented values, booleans and ranges. */
+function checkChoices(p: Problems, a: ArgBag): void {
+    oneOf(p, "sku", a.sku, WORKSPACE_SKUS);
+    oneOf(p, "publicNetworkAccess", a.publicNetworkAccess, PUBLIC_NETWORK_ACCESS);
+    const dsMode = plainValue<unknown>(a.systemDatastoresAuthMode);
     if (dsMode !== undefined && datastoreAuthMode(dsMode) === undefined) {
-        p.add(
-            "systemDatastoresAuthMode",
-            dsMode,
-            `must be one of ${DATASTORE_AUTH_MODES.map((x) => `"${x}"`).join(", ")}`,
-        );
+        p.add("systemDatastoresAuthMode", dsMode, oneOfRule(DATASTORE_AUTH_MODES));
     }
-    oneOf("identityType", IDENTITY_TYPES);
-    oneOf("storageSku", STORAGE_SKUS);
-    oneOf("storageMinimumTlsVersion", TLS_VERSIONS);
-    oneOf("containerRegistrySku", REGISTRY_SKUS);
-
-    for (const f of [
-        "hbiWorkspace",
-        "storageAllowBlobPublicAccess",
-        "storageHttpsOnly",
-        "storageAllowSharedKeyAccess",
-        "keyVaultEnableRbacAuthorization",
-        "keyVaultEnablePurgeProtection",
-        "keyVaultRecoverSoftDeleted",
-        "containerRegistryAdminUserEnabled",
-    ]) {
-        const v = plain<unknown>(a[f]);
-        if (v !== undefined && typeof v !== "boolean") p.add(f, v, "must be true or false");
+    oneOf(p, "identityType", a.identityType, IDENTITY_TYPES);
+    oneOf(p, "storageSku", a.storageSku, STORAGE_SKUS);
+    oneOf(p, "storageMinimumTlsVersion", a.storageMinimumTlsVersion, TLS_VERSIONS);
+    oneOf(p, "containerRegistrySku", a.containerRegistrySku, REGISTRY_SKUS);
+    for (const f of BOOLEAN_ARGS) {
+        const v = plainValue<unknown>(a[f]);
+        if (v !== undefined && typeof v !== "boolean") p.add(f, v, BOOLEAN_RULE);
     }
-    const intRange = (field: string, min: number, max: number) => {
-        const v = plain<unknown>(a[field]);
-        if (
-            v !== undefined &&
-            (!Number.isInteger(v) || (v as number) < min || (v as number) > max)
-        ) {
-            p.add(field, v, `must be a whole number from ${min} to ${max}`);
-        }
-    };
-    intRange("keyVaultSoftDeleteRetentionDays", 7, 90);
-    intRange("logRetentionInDays", 30, 730);
+    checkWholeNumber(
+        p,
+        "keyVaultSoftDeleteRetentionDays",
+        a.keyVaultSoftDeleteRetentionDays,
+        7,
+        90,
+    );
+    checkWholeNumber(p, "logRetentionInDays", a.logRetentionInDays, 30, 730);
 
     // Identity-based datastores vs keys.
     if (
         datastoreAuthMode(dsMode) === "AccessKey" &&
-        plain(a.storageAllowSharedKeyAccess) === false
+        plainValue(a.storageAllowSharedKeyAccess) === false
     ) {
         p.add(
             "systemDatastoresAuthMode",
@@ -332,48 +285,30 @@ export function validateAmlWorkspaceArgs(args: AmlWorkspaceArgs): ResolvedWorksp
             'needs shared key access on the storage account; use "Identity" or set storageAllowSharedKeyAccess to true',
         );
     }
-    const identity = plain<unknown>(a.identityType) ?? WORKSPACE_DEFAULTS.identityType;
+}
+
+/** The workspace identity, and purge protection the component must know. */
+function checkIdentity(p: Problems, a: ArgBag): void {
+    const identity = plainValue<unknown>(a.identityType) ?? WORKSPACE_DEFAULTS.identityType;
     if (identity === "UserAssigned" && !isSet(a.userAssignedIdentityId)) {
-        p.add("userAssignedIdentityId", undefined, 'is required with identityType "UserAssigned"');
+        p.add(
+            "userAssignedIdentityId",
+            undefined,
+            requiredRule('with identityType "UserAssigned"'),
+        );
     }
     if (isSet(a.userAssignedIdentityId) && identity !== "UserAssigned") {
         p.add(
             "userAssignedIdentityId",
-            plain(a.userAssignedIdentityId) ?? "(unresolved Output)",
-            'is only used with identityType "UserAssigned"',
+            shownValue(a.userAssignedIdentityId),
+            onlyWithRule('identityType "UserAssigned"'),
         );
     }
-    const uai = plain<unknown>(a.userAssignedIdentityId);
-    if (
-        uai !== undefined &&
-        (typeof uai !== "string" ||
-            !parseArmIdOfType(uai, "Microsoft.ManagedIdentity/userAssignedIdentities"))
-    ) {
-        p.add(
-            "userAssignedIdentityId",
-            uai,
-            "must be a resource id of the form /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>",
-        );
-    }
-    if (isUnresolved(a.keyVaultEnablePurgeProtection)) {
-        p.add(
-            "keyVaultEnablePurgeProtection",
-            "(unresolved Output)",
-            "must be a plain value, not an Output: purge protection cannot be sent as false, so the component must know it",
-        );
-    }
-
-    p.throwIfAny("AmlWorkspace args");
-
-    const purge = plain<boolean>(a.keyVaultEnablePurgeProtection);
-    return {
-        createResourceGroup: !isSet(a.resourceGroupName),
-        createStorage: !isSet(a.storageAccountId),
-        createKeyVault: !isSet(a.keyVaultId),
-        createLogAnalytics: !isSet(a.logAnalyticsWorkspaceId) && !isSet(a.applicationInsightsId),
-        createApplicationInsights: !isSet(a.applicationInsightsId),
-        createRegistry: !isSet(a.containerRegistryId),
-        keyVaultEnablePurgeProtection: purge ?? WORKSPACE_DEFAULTS.keyVaultEnablePurgeProtection,
-        keyVaultRecoverSoftDeleted: plain(a.keyVaultRecoverSoftDeleted) === true,
-    };
+    checkArmId(p, "userAssignedIdentityId", a.userAssignedIdentityId, "userAssignedIdentity");
+    mustBePlain(
+        p,
+        "keyVaultEnablePurgeProtection",
+        a.keyVaultEnablePurgeProtection,
+        "purge protection cannot be sent as false, so the component must know it",
+    );
 }

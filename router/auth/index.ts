@@ -1,5 +1,5 @@
 /**
- * Per-service authentication of scoring requests (DESIGN §5, R35–R37).
+ * Per-service authentication of scoring requests (docs/design.md §5, R35–R37).
  *
  * - `none`: every request passes (v1 `auth_enabled=False`).
  * - `key`: `Authorization: Bearer <primary or secondary key>`, compared in constant time. The

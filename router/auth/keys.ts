@@ -36,25 +36,46 @@ export function generateServiceKey(): string {
  * sides are hashed with SHA-256 first, so `timingSafeEqual` always sees 32-byte inputs.
  */
 export function constantTimeEqual(a: string, b: string): boolean {
-    const ha = createHash("sha256").update(a, "utf8").digest();
-    const hb = createHash("sha256").update(b, "utf8").digest();
-    return timingSafeEqual(ha, hb);
+    return timingSafeEqual(sha256(a), sha256(b));
+}
+
+function sha256(value: string): Buffer {
+    return createHash("sha256").update(value, "utf8").digest();
+}
+
+/** Most stored-key digests kept; past it the cache starts over (keys rotate rarely). */
+const MAX_STORED_DIGESTS = 4096;
+const storedDigests = new Map<string, Buffer>();
+
+/**
+ * SHA-256 of a stored key, computed once per key rather than on every request: the stored keys
+ * change only when a service's keys rotate, the presented one on every request.
+ */
+function storedDigest(key: string): Buffer {
+    let digest = storedDigests.get(key);
+    if (digest === undefined) {
+        if (storedDigests.size >= MAX_STORED_DIGESTS) storedDigests.clear();
+        digest = sha256(key);
+        storedDigests.set(key, digest);
+    }
+    return digest;
 }
 
 /**
  * True when `presented` equals the primary or the secondary key (R36). Both keys are always
- * compared (no short-circuit), and unset or empty keys never match.
+ * compared (no short-circuit), and unset or empty keys never match. The presented key is hashed
+ * once and compared in constant time with both stored keys' (cached) digests.
  */
 export function matchesServiceKey(
     keys: { readonly primaryKey?: string; readonly secondaryKey?: string },
     presented: string,
 ): boolean {
-    let match = false;
-    for (const key of [keys.primaryKey, keys.secondaryKey]) {
-        const equal = constantTimeEqual(key ?? "", presented);
-        match = (equal && typeof key === "string" && key.length > 0) || match;
-    }
-    return match && presented.length > 0;
+    const digest = sha256(presented);
+    const primary = keys.primaryKey ?? "";
+    const secondary = keys.secondaryKey ?? "";
+    const p = timingSafeEqual(storedDigest(primary), digest) && primary.length > 0;
+    const s = timingSafeEqual(storedDigest(secondary), digest) && secondary.length > 0;
+    return (p || s) && presented.length > 0;
 }
 
 /** Outcome of reading the `Authorization` header. */

@@ -1,7 +1,8 @@
 /**
- * The autoscaler's decision (R31–R34, DESIGN §5), pure like Knative's `pkg/autoscaler/scaling`:
- * no clock, no I/O. The loop (loop.ts) feeds it the load the routing table sees, the replica count
- * the backend runs, the settings, the time and the state returned by the previous call.
+ * The autoscaler's decision (R31–R34, docs/design.md §5), pure like Knative's
+ * `pkg/autoscaler/scaling`: no clock, no I/O. The loop (loop.ts) feeds it the load the routing
+ * table sees, the replica count the backend runs, the settings, the time and the state returned by
+ * the previous call.
  *
  * Rules:
  * - utilization = (busy replicas + queued requests) / ready replicas (R32 + the v2 formula with
@@ -93,6 +94,14 @@ function count(n: number): number {
     return Number.isFinite(n) && n > 0 ? Math.floor(n) : 0;
 }
 
+/**
+ * (busy replicas + queued requests) / ready replicas, counted against one replica when none is
+ * ready so it stays finite (module comment). Also exported at scrape time by the router metrics.
+ */
+export function utilizationOf(load: ServiceLoad): number {
+    return (count(load.busyReplicas) + count(load.queued)) / Math.max(count(load.readyReplicas), 1);
+}
+
 /** Decides the replica count of one service. Pure and total: any input gives a decision. */
 export function decide(input: DecideInput): Decision {
     const now = input.nowMs;
@@ -100,13 +109,12 @@ export function decide(input: DecideInput): Decision {
     const delay = Math.max(0, input.scaleDownDelayMs ?? DEFAULT_SCALE_DOWN_DELAY_MS);
     const s = input.settings;
     const current = count(input.currentReplicas);
-    const ready = count(input.load.readyReplicas);
     const busy = count(input.load.busyReplicas);
     const queued = count(input.load.queued);
     const inFlight = count(input.load.inFlight);
 
     const demand = busy + queued;
-    const utilization = demand / Math.max(ready, 1);
+    const utilization = utilizationOf(input.load);
     // Never remove a busy replica by choice; never let busy replicas push above the current count.
     const busyFloor = Math.min(busy, current);
 

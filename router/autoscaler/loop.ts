@@ -1,8 +1,9 @@
 /**
- * The autoscaler loop (R31–R34, DESIGN §5): every `autoscaleRefreshSeconds` per service it reads
- * the load from the routing table and the replica count from the backend, calls the pure
+ * The autoscaler loop (R31–R34, docs/design.md §5): every `autoscaleRefreshSeconds` per service it
+ * reads the load from the routing table and the replica count from the backend, calls the pure
  * `decide()` and actuates through the backend. Scale-down drains the victims in the router first
- * so no request is lost (DESIGN §5 "No request is lost"). Scales replicas only, never nodes (R30).
+ * so no request is lost (docs/design.md §5 "No request is lost"). Scales replicas only, never nodes
+ * (R30).
  */
 import { timerDelay } from "../timers";
 import pino, { type Logger } from "pino";
@@ -64,6 +65,7 @@ interface Metrics {
     current: Gauge<"service">;
     utilization: Gauge<"service">;
     events: Counter<"service" | "direction">;
+    decisions: Counter<"service" | "direction">;
     errors: Counter<"service">;
 }
 
@@ -133,6 +135,12 @@ export class AutoscalerLoop {
                 "Scale actions carried out, by direction (up/down).",
                 ["service", "direction"],
             ),
+            decisions: counter(
+                registry,
+                "amlaks_autoscaler_decisions_total",
+                "Decisions by direction (up/down/none), one per tick; scale_events_total counts those carried out.",
+                ["service", "direction"],
+            ),
             errors: counter(
                 registry,
                 "amlaks_autoscaler_errors_total",
@@ -176,6 +184,9 @@ export class AutoscalerLoop {
         }
         for (const g of [this.metrics.desired, this.metrics.current, this.metrics.utilization]) {
             g.remove({ service: name });
+        }
+        for (const direction of ["up", "down", "none"]) {
+            this.metrics.decisions.remove({ service: name, direction });
         }
     }
 
@@ -287,6 +298,7 @@ export class AutoscalerLoop {
         this.metrics.desired.set({ service }, decision.desired);
         this.metrics.current.set({ service }, current);
         this.metrics.utilization.set({ service }, decision.utilization);
+        this.metrics.decisions.inc({ service, direction: decision.direction });
         if (this.onDecision) {
             try {
                 this.onDecision({ service, atMs, current, load, decision });

@@ -1,7 +1,7 @@
 /**
- * The local backend (DESIGN §6): replicas are child processes of a model server that speaks the
- * AML inference-server contract (aml-v1-spec §5) — normally the Python harness, `SERVER_PORT` set
- * per replica. A replica joins the router's ready set only after `GET /` answered 200; one that
+ * The local backend (docs/design.md §6): replicas are child processes of a model server that speaks
+ * the AML inference-server contract (aml-v1-spec §5) — normally the Python harness, `SERVER_PORT`
+ * set per replica. A replica joins the router's ready set only after `GET /` answered 200; one that
  * exits leaves the set at once and is replaced (with backoff) while the service wants it. No
  * orphans: `stop()` stops every child and waits; see process-guard.ts for the parent-death rules.
  */

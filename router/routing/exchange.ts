@@ -2,8 +2,10 @@
  * One proxied request: read the body, wait for a replica slot, send the request, read the whole
  * answer, give the slot back, then answer the client. Every path out (success, model error,
  * scoring timeout, replica crash, client abort, oversize body, router shutdown) goes through
- * `releaseSlot` once and `account` once, so the busy counters the autoscaler reads stay exact
- * (DESIGN §5, ray#61551).
+ * `releaseSlot` once and ends in `onClientClose` once, which hands the request to the router to
+ * settle (metrics, access log, observers), so the busy counters the autoscaler reads stay exact
+ * (docs/design.md §5, ray#61551). What the exchange learns (replica, attempts, timings, sizes,
+ * outcome) goes on its `RouterRequest`.
  *
  * Slots and timers (issue 15): a replica slot is the scarce resource, so only the replica's own
  * work holds one. The slot is taken once the whole request body is in router memory (a slow
@@ -14,7 +16,7 @@
  * answers) count against one router-wide budget (`BufferBudget`): a body that would pass it is
  * refused with 503, so slow clients cost bounded memory.
  *
- * Status codes the router produces itself:
+ * Outcomes the exchange produces itself (statuses and messages: router/outcomes.ts):
  * - 503 + Retry-After: no slot within `maxRequestWaitTime`, queue full, buffer budget full, or
  *   router closing;
  * - 504: `scoringTimeoutMs` passed before the replica's answer was complete;
@@ -27,11 +29,12 @@
 import type * as http from "node:http";
 import { performance } from "node:perf_hooks";
 import { Pool, type Dispatcher } from "undici";
-import { logAccess, type Logger } from "../log";
+import type { Logger } from "../log";
 import type { RouterMetrics } from "../metrics";
+import { outcomeStatus, type OutcomeReason } from "../outcomes";
 import type { ReplicaState, RejectReason, ServicePool, Ticket } from "./pool";
 import type { QueueNode } from "./queue";
-import { sendError, sendErrorAndClose } from "./respond";
+import { expectsContinue, type RouterRequest } from "./request";
 import { timerDelay } from "../timers";
 import { downstreamResponseHeaders } from "./headers";
 
@@ -119,23 +122,18 @@ export interface ExchangeLimits {
 }
 
 export interface ExchangeInit {
-    readonly service: string;
+    /** The request, its service resolved; the exchange records what it learns on it. */
+    readonly request: RouterRequest;
     readonly pool: ServicePool<Upstream>;
-    readonly req: http.IncomingMessage;
-    readonly res: http.ServerResponse;
     /** Path on the replica, query string included (`/score?x=1`). */
     readonly upstreamPath: string;
-    /** Path for the access log (no query string). */
-    readonly logPath: string;
     readonly headers: http.OutgoingHttpHeaders;
-    readonly requestId: string;
     readonly scoringTimeoutMs: number;
-    readonly startedAt: number;
     readonly limits: ExchangeLimits;
     readonly budget: BufferBudget;
     readonly metrics: RouterMetrics;
     readonly logger: Logger;
-    readonly accessLog: boolean;
+    /** Called once, when the client connection is done; `request.status` is final then. */
     readonly onDone: (exchange: Exchange) => void;
 }
 
@@ -193,21 +191,17 @@ class Attempt implements Dispatcher.DispatchHandlers {
 export class Exchange {
     /** The router's handle on this exchange in its list of exchanges in progress. */
     listNode: QueueNode<Exchange> | undefined;
+    readonly request: RouterRequest;
     private readonly i: ExchangeInit;
-    private readonly hasBody: boolean;
-    private readonly expectContinue: boolean;
     /** Slot currently held, released exactly once per grant. */
     private holding: ReplicaSlot | undefined;
-    /** Last replica tried (for the log). */
-    private replicaId: string | undefined;
     private ticket: Ticket | undefined;
     private enqueuedAt = 0;
-    private queueMs = 0;
-    private attempts = 0;
+    /** performance.now() when the request first went to a replica (0: not yet). */
+    private dispatchedAt = 0;
     private live: Attempt | undefined;
     private bodyListening = false;
     private bodyEnded = false;
-    private bodyBytes = 0;
     private readonly bodyChunks: Buffer[] = [];
     /** The whole request body, once read. */
     private body: Buffer | undefined;
@@ -224,42 +218,36 @@ export class Exchange {
     private scoringTimer: NodeJS.Timeout | undefined;
     private idleTimer: NodeJS.Timeout | undefined;
     private sendTimer: NodeJS.Timeout | undefined;
-    /** Why the router answered or cut the exchange; undefined when the replica answered. */
-    private reason: string | undefined;
-    /** Status the router chose (sent, or to log when the connection was cut). */
+    /** Set once the router chose the answer itself (sent, or to log when the connection was cut). */
     private routerStatus: number | undefined;
     private done = false;
 
     constructor(init: ExchangeInit) {
         this.i = init;
-        const h = init.req.headers;
-        const cl = h["content-length"];
-        this.hasBody = h["transfer-encoding"] !== undefined || (cl !== undefined && cl !== "0");
-        this.expectContinue =
-            typeof h.expect === "string" && h.expect.toLowerCase() === "100-continue";
+        this.request = init.request;
     }
 
     start(): void {
-        this.i.res.on("close", this.onClientClose);
-        if (this.hasBody) this.readBody();
+        this.request.res.on("close", this.onClientClose);
+        if (this.request.hasBody) this.readBody();
         else this.acquire();
     }
 
     /** Router shutdown: cut the exchange (called after the drain timeout). */
     abort(): void {
         if (this.responding) {
-            this.reason ??= "router_shutdown";
-            this.i.res.destroy();
+            this.request.reason ??= "router_shutdown";
+            this.request.res.destroy();
             return;
         }
-        this.fail(503, "router_shutdown");
+        this.fail("router_shutdown");
     }
 
     private acquire(): void {
         const { pool } = this.i;
         const replica = pool.tryAcquire();
         if (replica) {
-            this.i.metrics.queueWait.observe({ service: this.i.service }, 0);
+            this.request.queueMs = 0;
             this.dispatch(replica);
             return;
         }
@@ -269,9 +257,8 @@ export class Exchange {
 
     private readonly onGrant = (replica: ReplicaSlot): void => {
         this.ticket = undefined;
-        this.queueMs = performance.now() - this.enqueuedAt;
-        this.i.metrics.queueWait.observe({ service: this.i.service }, this.queueMs / 1000);
-        if (this.done || this.reason !== undefined) {
+        this.request.queueMs = performance.now() - this.enqueuedAt;
+        if (this.done || this.request.reason !== undefined) {
             this.i.pool.release(replica);
             return;
         }
@@ -280,16 +267,17 @@ export class Exchange {
 
     private readonly onReject = (reason: RejectReason): void => {
         this.ticket = undefined;
-        if (this.enqueuedAt > 0) this.queueMs = performance.now() - this.enqueuedAt;
-        this.fail(503, reason === "closed" ? "router_shutdown" : reason);
+        if (this.enqueuedAt > 0) this.request.queueMs = performance.now() - this.enqueuedAt;
+        this.fail(reason === "closed" ? "router_shutdown" : reason);
     };
 
     private dispatch(replica: ReplicaSlot): void {
         this.holding = replica;
-        this.replicaId = replica.id;
-        this.attempts++;
+        this.request.replica = replica.id;
+        this.request.attempts++;
         // Scoring time is the replica's time: from the slot (body complete) to its whole answer.
         if (this.scoringTimer === undefined) {
+            this.dispatchedAt = performance.now();
             this.scoringTimer = setTimeout(
                 this.onScoringTimeout,
                 timerDelay(this.i.scoringTimeoutMs),
@@ -303,7 +291,7 @@ export class Exchange {
         replica.upstream.pool.dispatch(
             {
                 path: this.i.upstreamPath,
-                method: this.i.req.method as Dispatcher.HttpMethod,
+                method: this.request.req.method as Dispatcher.HttpMethod,
                 headers: this.i.headers as Record<string, string>,
                 body: this.body,
             },
@@ -317,23 +305,24 @@ export class Exchange {
     private readBody(): void {
         this.sendContinue();
         this.bodyListening = true;
-        const { req } = this.i;
+        const { req } = this.request;
         req.on("data", this.onBodyData);
         req.on("end", this.onBodyEnd);
         this.armIdleTimer();
     }
 
     private readonly onBodyData = (chunk: Buffer): void => {
-        if (this.reason !== undefined) return;
-        this.bodyBytes += chunk.length;
-        if (this.bodyBytes > this.i.limits.maxBodyBytes) {
+        const r = this.request;
+        if (r.reason !== undefined) return;
+        r.requestBytes += chunk.length;
+        if (r.requestBytes > this.i.limits.maxBodyBytes) {
             this.stopBody();
-            this.fail(413, "body_too_large", true);
+            this.fail("body_too_large", true);
             return;
         }
         if (!this.i.budget.tryTake(chunk.length)) {
             this.stopBody();
-            this.fail(503, "buffer_budget_full", true);
+            this.fail("buffer_budget_full", true);
             return;
         }
         this.budgetHeld += chunk.length;
@@ -344,24 +333,25 @@ export class Exchange {
     private readonly onBodyEnd = (): void => {
         this.bodyEnded = true;
         this.clearIdleTimer();
-        if (this.reason !== undefined || this.done) return;
+        if (this.request.reason !== undefined || this.done) return;
         const chunks = this.bodyChunks;
         this.body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
         chunks.length = 0;
+        if (this.request.keepPayloads) this.request.requestBody = this.body;
         this.acquire();
     };
 
     private stopBody(): void {
         if (!this.bodyListening) return;
-        const { req } = this.i;
+        const { req } = this.request;
         req.removeListener("data", this.onBodyData);
         req.removeListener("end", this.onBodyEnd);
     }
 
     private sendContinue(): void {
-        if (this.expectContinue && !this.continueSent) {
+        if (!this.continueSent && expectsContinue(this.request.req)) {
             this.continueSent = true;
-            this.i.res.writeContinue();
+            this.request.res.writeContinue();
         }
     }
 
@@ -371,7 +361,7 @@ export class Exchange {
             this.idleTimer = undefined;
             if (!this.bodyEnded) {
                 this.stopBody();
-                this.fail(408, "body_timeout", true);
+                this.fail("body_timeout", true);
             }
         }, timerDelay(this.i.limits.bodyIdleTimeoutMs));
     }
@@ -395,7 +385,7 @@ export class Exchange {
         this.i.budget.add(chunk.length);
         this.budgetHeld += chunk.length;
         if (this.answerBytes > this.i.limits.maxResponseBytes) {
-            this.fail(502, "replica_response_too_large");
+            this.fail("replica_response_too_large");
             return;
         }
         this.answerChunks.push(chunk);
@@ -406,7 +396,9 @@ export class Exchange {
         this.live = undefined;
         this.clearScoringTimer();
         this.releaseSlot();
-        const { res, requestId } = this.i;
+        const r = this.request;
+        r.modelMs = performance.now() - this.dispatchedAt;
+        const { res, requestId } = r;
         if (res.destroyed) return;
         const chunks = this.answerChunks;
         const answer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
@@ -423,37 +415,40 @@ export class Exchange {
             );
         } catch {
             // A header Node refuses to send (invalid characters): the replica's answer is unusable.
-            this.fail(502, "replica_bad_headers");
+            this.fail("replica_bad_headers");
             return;
         }
         this.responding = true;
+        r.responseBytes = answer.length;
+        if (r.keepPayloads) r.responseBody = answer;
         res.end(answer);
         if (!res.writableFinished) this.watchSend();
     }
 
     /** Cuts a client that takes no byte of its answer for `sendIdleTimeoutMs`. */
     private watchSend(): void {
-        const socket = this.i.res.socket;
+        const { res } = this.request;
+        const socket = res.socket;
         if (!socket) return;
         // Bytes handed to the kernel (bytesWritten also counts what still waits in Node).
         let last = socket.bytesWritten - socket.writableLength;
         this.sendTimer = setInterval(() => {
             const now = socket.bytesWritten - socket.writableLength;
-            if (now !== last || this.i.res.writableFinished) {
+            if (now !== last || res.writableFinished) {
                 last = now;
                 return;
             }
-            this.reason ??= "client_stalled";
-            this.i.res.destroy();
+            this.request.reason ??= "client_stalled";
+            res.destroy();
         }, timerDelay(this.i.limits.sendIdleTimeoutMs));
     }
 
     upstreamError(attempt: Attempt, err: NodeJS.ErrnoException): void {
-        if (this.live !== attempt || this.done || this.reason !== undefined) return;
+        if (this.live !== attempt || this.done || this.request.reason !== undefined) return;
         this.live = undefined;
         if (attempt.headers) {
             // The replica died mid-answer; nothing reached the client yet, so it gets a clean 502.
-            this.fail(502, "replica_reset_mid_response");
+            this.fail("replica_reset_mid_response");
             return;
         }
         // Retry only when the request was never written: no connection could be made. Once
@@ -462,15 +457,15 @@ export class Exchange {
         // non-idempotent requests. Stale kept-alive connections are avoided instead by closing
         // idle ones sooner than model servers do (upstreamKeepAliveMs).
         const connectPhase = !attempt.connected;
-        if (this.attempts < 2 && connectPhase) {
+        if (this.request.attempts < 2 && connectPhase) {
             this.retry();
             return;
         }
         this.i.logger.debug(
-            { requestId: this.i.requestId, replica: this.replicaId, code: err.code },
+            { requestId: this.request.requestId, replica: this.request.replica, code: err.code },
             "replica request failed",
         );
-        this.fail(502, connectPhase ? "replica_unreachable" : "replica_reset");
+        this.fail(connectPhase ? "replica_unreachable" : "replica_reset");
     }
 
     /** Once: the connection failed, so the replica never saw the request. */
@@ -483,11 +478,11 @@ export class Exchange {
         if (exclude) {
             pool.eject(exclude, this.i.limits.ejectMs);
             if (!pool.hasOtherReplica(exclude)) {
-                this.fail(502, "replica_unreachable");
+                this.fail("replica_unreachable");
                 return;
             }
         }
-        this.i.metrics.retries.inc({ service: this.i.service });
+        this.i.metrics.retried(this.request.service);
         const replica = pool.tryAcquire(exclude, true);
         if (replica) {
             this.dispatch(replica);
@@ -499,7 +494,7 @@ export class Exchange {
 
     private readonly onScoringTimeout = (): void => {
         this.scoringTimer = undefined;
-        this.fail(504, "scoring_timeout");
+        this.fail("scoring_timeout");
     };
 
     private clearScoringTimer(): void {
@@ -509,38 +504,25 @@ export class Exchange {
 
     /**
      * The router ends the exchange itself: stop the upstream request (the replica sees the abort),
-     * free the slot and answer `status` (nothing was sent yet: answers go out only when complete).
+     * free the slot and answer for `reason` (nothing was sent yet: answers go out only when
+     * complete). `closeConnection` for 413/408/budget: the rest of the body is not read.
      */
-    private fail(status: number, reason: string, closeConnection = false): void {
-        if (this.done || this.reason !== undefined || this.responding) return;
-        const { req, res, pool, requestId, limits } = this.i;
-        this.reason = reason;
-        this.routerStatus = status;
-        if (this.ticket) {
-            pool.cancel(this.ticket);
-            this.ticket = undefined;
-        }
-        this.stopUpstream();
-        this.releaseSlot();
-        this.clearTimers();
+    private fail(reason: OutcomeReason, closeConnection = false): void {
+        const r = this.request;
+        if (this.done || r.reason !== undefined || this.responding) return;
+        const { limits } = this.i;
+        r.reason = reason;
+        if (this.dispatchedAt > 0) r.modelMs = performance.now() - this.dispatchedAt;
+        this.letGo();
         this.answerChunks = [];
-        this.i.metrics.rejections.inc({ service: this.i.service, reason });
-        if (res.headersSent) {
-            res.destroy();
-            return;
-        }
-        const unread = this.hasBody && !this.bodyEnded;
-        if (closeConnection) {
-            const bodyMayFollow = unread && (!this.expectContinue || this.continueSent);
-            if (status === 503) res.setHeader("retry-after", String(limits.retryAfterSeconds));
-            sendErrorAndClose(req, res, status, requestId, bodyMayFollow ? limits.lingerMs : 0);
-        } else if (status === 503) {
-            if (unread) res.shouldKeepAlive = false;
-            sendError(res, status, requestId, { "retry-after": String(limits.retryAfterSeconds) });
-        } else {
-            if (unread) res.shouldKeepAlive = false;
-            sendError(res, status, requestId);
-        }
+        this.i.metrics.rejected(r.service, reason);
+        this.routerStatus = r.status = outcomeStatus(reason);
+        r.sendOutcome(reason, {
+            close: closeConnection,
+            continueSent: this.continueSent,
+            retryAfterSeconds: limits.retryAfterSeconds,
+            lingerMs: limits.lingerMs,
+        });
     }
 
     private stopUpstream(): void {
@@ -556,6 +538,20 @@ export class Exchange {
         this.i.pool.release(replica);
     }
 
+    /**
+     * Lets go of what the exchange holds on the router's side: its place in the queue, the
+     * upstream request, the replica slot and the timers. Safe to call more than once.
+     */
+    private letGo(): void {
+        if (this.ticket) {
+            this.i.pool.cancel(this.ticket);
+            this.ticket = undefined;
+        }
+        this.stopUpstream();
+        this.releaseSlot();
+        this.clearTimers();
+    }
+
     private clearTimers(): void {
         this.clearScoringTimer();
         this.clearIdleTimer();
@@ -565,49 +561,23 @@ export class Exchange {
 
     /** The single end of every exchange: the response finished, or the connection closed. */
     private readonly onClientClose = (): void => {
-        const { res, pool } = this.i;
+        const r = this.request;
+        const res = r.res;
         let status = this.routerStatus ?? res.statusCode;
         if (!res.writableFinished && this.routerStatus === undefined) {
-            this.reason ??= "client_closed";
+            r.reason ??= "client_closed";
             // The client saw the status line only if the answer had started to go out.
-            if (!this.responding) status = 499;
+            if (!this.responding) status = outcomeStatus("client_closed");
         }
+        r.status = status;
         this.done = true;
-        if (this.ticket) {
-            pool.cancel(this.ticket);
-            this.ticket = undefined;
-        }
-        this.stopUpstream();
-        this.releaseSlot();
-        this.clearTimers();
+        this.letGo();
         this.stopBody();
         this.i.budget.give(this.budgetHeld);
         this.budgetHeld = 0;
         this.body = undefined;
         this.bodyChunks.length = 0;
         this.answerChunks = [];
-        this.account(status);
-    };
-
-    private account(status: number): void {
-        const { metrics, service, startedAt } = this.i;
-        const durationMs = performance.now() - startedAt;
-        metrics.requests.inc({ service, code: String(status) });
-        metrics.duration.observe({ service }, durationMs / 1000);
-        if (this.i.accessLog) {
-            logAccess(this.i.logger, {
-                requestId: this.i.requestId,
-                service,
-                method: this.i.req.method ?? "",
-                path: this.i.logPath,
-                status,
-                durationMs: Math.round(durationMs * 1000) / 1000,
-                queueMs: Math.round(this.queueMs * 1000) / 1000,
-                replica: this.replicaId,
-                attempts: this.attempts,
-                reason: this.reason,
-            });
-        }
         this.i.onDone(this);
-    }
+    };
 }

@@ -64,7 +64,9 @@ const TRANSPORT_HEADERS = 3;
  */
 export function requestHeadProblem(
     rawHeaders: readonly string[],
-): { status: 400 | 431; reason: string; message: string } | undefined {
+):
+    | { status: 400 | 431; reason: "too_many_headers" | "duplicate_host"; message: string }
+    | undefined {
     const count = rawHeaders.length / 2;
     if (count > MAX_REQUEST_HEADERS) {
         return {

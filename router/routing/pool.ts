@@ -1,5 +1,5 @@
 /**
- * The routing table of one service (DESIGN §5 "Routing"): per-replica concurrency slots
+ * The routing table of one service (docs/design.md §5 "Routing"): per-replica concurrency slots
  * (`replicaMaxConcurrentRequests`), least-busy choice, and a bounded FIFO wait queue
  * (`maxRequestWaitTime`). No HTTP here: the pool hands out replicas and takes them back, so the
  * busy counters can be proved exact by unit tests and by the HTTP tests alike (ray#61551: one

@@ -4,35 +4,33 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-export const STATUS_MESSAGES: Readonly<Record<number, string>> = {
-    400: "Bad request",
-    401: "Unauthorized",
+/**
+ * Messages of answers outside the router's outcomes (router/outcomes.ts holds those): the
+ * server's own 404 for unknown paths and 500 when metrics fail.
+ */
+const STATUS_MESSAGES: Readonly<Record<number, string>> = {
     404: "Not found",
-    405: "Method not allowed",
-    408: "Request timeout",
-    413: "Request body too large",
-    431: "Request header fields too large",
     500: "Internal error",
-    502: "Bad gateway: the model replica failed",
-    503: "Service unavailable: no replica was free in time, retry later",
-    504: "Gateway timeout: scoring did not finish within scoringTimeoutMs",
 };
 
 function body(status: number, message?: string): string {
     return JSON.stringify({ message: message ?? STATUS_MESSAGES[status] ?? "Error" });
 }
 
-/** Sends a small JSON error unless headers already went out (then the response is cut). */
+/**
+ * Sends a small JSON error unless headers already went out (then the response is cut). Returns
+ * the body's length in bytes (0 when cut).
+ */
 export function sendError(
     res: ServerResponse,
     status: number,
     requestId: string | undefined,
     extraHeaders?: Record<string, string>,
     message?: string,
-): void {
+): number {
     if (res.headersSent) {
         res.destroy();
-        return;
+        return 0;
     }
     const text = body(status, message);
     const headers: Record<string, string | number> = {
@@ -44,8 +42,10 @@ export function sendError(
         headers["x-request-id"] = requestId;
         headers["x-ms-request-id"] = requestId;
     }
+    const length = headers["content-length"] as number;
     res.writeHead(status, headers);
     res.end(text);
+    return length;
 }
 
 /**
@@ -53,6 +53,7 @@ export function sendError(
  * (413, 408). To avoid a TCP reset that would destroy the answer before the client reads it,
  * the body is discarded for up to `lingerMs` ("lingering close", as nginx does) before the
  * socket closes; the response itself is complete on the wire at once (Content-Length).
+ * Returns the body's length in bytes (0 when cut).
  */
 export function sendErrorAndClose(
     req: IncomingMessage,
@@ -61,10 +62,10 @@ export function sendErrorAndClose(
     requestId: string | undefined,
     lingerMs: number,
     message?: string,
-): void {
+): number {
     if (res.headersSent) {
         res.destroy();
-        return;
+        return 0;
     }
     const text = body(status, message);
     const headers: Record<string, string | number> = {
@@ -76,11 +77,12 @@ export function sendErrorAndClose(
         headers["x-request-id"] = requestId;
         headers["x-ms-request-id"] = requestId;
     }
+    const length = headers["content-length"] as number;
     res.writeHead(status, headers);
     res.write(text);
     if (req.complete || req.readableEnded || lingerMs <= 0) {
         res.end();
-        return;
+        return length;
     }
     const finish = (): void => {
         clearTimeout(timer);
@@ -93,4 +95,5 @@ export function sendErrorAndClose(
     req.on("data", discard);
     req.once("end", finish);
     req.resume();
+    return length;
 }

@@ -2,8 +2,8 @@
 """amlserver: serves an Azure ML entry script (init()/run()) on the azureml-inference-server-http
 contract, with the Python standard library only (Python >= 3.9).
 
-It is the model-server side of the local runtime (DESIGN §6) and can also run inside model images
-where `azmlinfsrv` is not installed. Contract (aml-v1-spec §5):
+It is the model-server side of the local runtime (docs/design.md §6) and can also run inside model
+images where `azmlinfsrv` is not installed. Contract (aml-v1-spec §5):
 
   GET  /              -> 200 "Healthy" (init() has already run: the server listens only after it);
                          503 while too many timed-out run() calls still run (see below)

@@ -2,7 +2,7 @@
 # Builds the real tools the end-to-end tests run against, from pinned Go module versions:
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok,
 #   pulumi (CLI + engine), pulumi-language-nodejs (runs Node.js programs),
-#   pulumi-resource-kubernetes (the Kubernetes provider).
+#   pulumi-language-yaml (runs YAML programs), pulumi-resource-kubernetes (the Kubernetes provider).
 # The versions live in the wrapper modules under tools/<name>/go.mod (and tools/*/VERSION).
 #
 # Output goes to a cache outside the repository, one folder per tool keyed by a hash of its wrapper
@@ -109,6 +109,14 @@ build_pulumi_language_nodejs() {
         -o "$1/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
 }
 
+build_pulumi_language_yaml() {
+    local v
+    v=$(required pulumi-language-yaml github.com/pulumi/pulumi-yaml)
+    # The host reports this version to the engine; unset it would be empty.
+    go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=${v#v}" \
+        -o "$1/pulumi-language-yaml" github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
+}
+
 build_pulumi_kubernetes() {
     local v mod src work
     v=$(cat VERSION)
@@ -140,7 +148,7 @@ check_kubernetes_sdk_pin() {
 }
 
 tools=("$@")
-[ ${#tools[@]} -gt 0 ] || tools=(etcd kubernetes kwok pulumi pulumi-language-nodejs pulumi-kubernetes)
+[ ${#tools[@]} -gt 0 ] || tools=(etcd kubernetes kwok pulumi pulumi-language-nodejs pulumi-language-yaml pulumi-kubernetes)
 for t in "${tools[@]}"; do
     case "$t" in
         etcd) build_tool etcd build_etcd etcd ;;
@@ -148,12 +156,13 @@ for t in "${tools[@]}"; do
         kwok) build_tool kwok build_kwok kwok kwok-stages.yaml ;;
         pulumi) build_tool pulumi build_pulumi pulumi ;;
         pulumi-language-nodejs) build_tool pulumi-language-nodejs build_pulumi_language_nodejs pulumi-language-nodejs ;;
+        pulumi-language-yaml) build_tool pulumi-language-yaml build_pulumi_language_yaml pulumi-language-yaml ;;
         pulumi-kubernetes)
             check_kubernetes_sdk_pin
             build_tool pulumi-kubernetes build_pulumi_kubernetes pulumi-resource-kubernetes
             ;;
         *)
-            echo "unknown tool '$t' (allowed: etcd kubernetes kwok pulumi pulumi-language-nodejs pulumi-kubernetes)" >&2
+            echo "unknown tool '$t' (allowed: etcd kubernetes kwok pulumi pulumi-language-nodejs pulumi-language-yaml pulumi-kubernetes)" >&2
             exit 2
             ;;
     esac

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import {
     AccessWaitError,
     CREATE_ACCESS_WAIT,
@@ -30,7 +30,7 @@ function fakeClock(): Clock & { slept: number[] } {
 const NS_CREATE: AccessCheck = { verb: "create", group: "", resource: "namespaces" };
 
 describe("installAccessChecks", () => {
-    it("asks for namespaces, and Roles and RoleBindings in the router and every service namespace", () => {
+    test("asks for namespaces, and Roles and RoleBindings in the router and every service namespace", () => {
         const checks = installAccessChecks("azureml-fe", ["team-a", "team-b"]);
         assert.deepEqual(checks[0], NS_CREATE);
         for (const ns of ["azureml-fe", "team-a", "team-b"]) {
@@ -50,14 +50,14 @@ describe("installAccessChecks", () => {
 });
 
 describe("nextAccessDelay", () => {
-    it("doubles from the initial delay and stops at the maximum", () => {
+    test("doubles from the initial delay and stops at the maximum", () => {
         const delays = [1, 2, 3, 4, 5, 6].map((a) => nextAccessDelay(a, CREATE_ACCESS_WAIT));
         assert.deepEqual(delays, [2000, 4000, 8000, 15000, 15000, 15000]);
     });
 });
 
 describe("waitForAccess", () => {
-    it("returns at once when everything is allowed", async () => {
+    test("returns at once when everything is allowed", async () => {
         const clock = fakeClock();
         const r = await waitForAccess(
             async () => [],
@@ -71,7 +71,7 @@ describe("waitForAccess", () => {
         assert.deepEqual(clock.slept, []);
     });
 
-    it("keeps asking while denied and returns once the grant took effect", async () => {
+    test("keeps asking while denied and returns once the grant took effect", async () => {
         const clock = fakeClock();
         let calls = 0;
         let waitingFor: readonly AccessCheck[] = [];
@@ -88,7 +88,7 @@ describe("waitForAccess", () => {
         assert.deepEqual(waitingFor, [NS_CREATE]);
     });
 
-    it("counts an API error as not yet, and succeeds when the API answers later", async () => {
+    test("counts an API error as not yet, and succeeds when the API answers later", async () => {
         const clock = fakeClock();
         let calls = 0;
         const r = await waitForAccess(
@@ -105,7 +105,7 @@ describe("waitForAccess", () => {
         assert.equal(r.attempts, 2);
     });
 
-    it("fails within the bound, naming what is still denied and the way out", async () => {
+    test("fails within the bound, naming what is still denied and the way out", async () => {
         const clock = fakeClock();
         await assert.rejects(
             waitForAccess(
@@ -130,7 +130,7 @@ describe("waitForAccess", () => {
         assert.ok(total > CREATE_ACCESS_WAIT.timeoutMs - CREATE_ACCESS_WAIT.maxDelayMs);
     });
 
-    it("asks once for existing clusters and reports an unreachable API as such", async () => {
+    test("asks once for existing clusters and reports an unreachable API as such", async () => {
         const clock = fakeClock();
         await assert.rejects(
             waitForAccess(
@@ -150,7 +150,7 @@ describe("waitForAccess", () => {
 });
 
 describe("describeCheck", () => {
-    it("names verb, resource, group and namespace", () => {
+    test("names verb, resource, group and namespace", () => {
         assert.equal(
             describeCheck({
                 verb: "create",

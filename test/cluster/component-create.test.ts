@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { before, describe, test } from "node:test";
 import {
     CLUSTER_OID,
     isSecretInput,
@@ -59,7 +59,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         mine = mocks.resources;
     });
 
-    it("registers the expected children, named from the component name", () => {
+    test("registers the expected children, named from the component name", () => {
         const names = mine.map((r) => `${r.type} ${r.name}`).sort();
         assert.deepEqual(names, [
             "amlaks:index:AksInferenceCluster prod",
@@ -86,7 +86,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         ]);
     });
 
-    it("AKS: Entra ID + Azure RBAC, local accounts off, managed identity, stable auto-upgrade", () => {
+    test("AKS: Entra ID + Azure RBAC, local accounts off, managed identity, stable auto-upgrade", () => {
         const aks = one(mine, "azure-native:containerservice:ManagedCluster").inputs;
         assert.equal(aks.resourceName, "prod");
         assert.equal(aks.dnsPrefix, "prod");
@@ -103,7 +103,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.deepEqual(aks.tags, { env: "test" });
     });
 
-    it("AKS: v1 default node pool (3 x Standard_D3_v2) in the given subnet", () => {
+    test("AKS: v1 default node pool (3 x Standard_D3_v2) in the given subnet", () => {
         const aks = one(mine, "azure-native:containerservice:ManagedCluster").inputs;
         assert.deepEqual(aks.agentPoolProfiles, [
             {
@@ -118,7 +118,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         ]);
     });
 
-    it("AKS: Azure CNI network profile (R11)", () => {
+    test("AKS: Azure CNI network profile (R11)", () => {
         const aks = one(mine, "azure-native:containerservice:ManagedCluster").inputs;
         // azure-native adds its schema default podCidr (10.244.0.0/16) to every network
         // profile; AKS uses it only for kubenet/overlay.
@@ -135,7 +135,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.equal(podCidr, "10.244.0.0/16");
     });
 
-    it("AKS: Defender for Containers (R39) and Container Insights (R22) on a new Log Analytics workspace", async () => {
+    test("AKS: Defender for Containers (R39) and Container Insights (R22) on a new Log Analytics workspace", async () => {
         const aks = one(mine, "azure-native:containerservice:ManagedCluster").inputs;
         const law = one(mine, "azure-native:operationalinsights:Workspace");
         assert.equal(law.inputs.sku.name, "PerGB2018");
@@ -155,7 +155,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         });
     });
 
-    it("role assignments: deployer gets AKS RBAC Cluster Admin; kubelet gets AcrPull on the workspace ACR", () => {
+    test("role assignments: deployer gets AKS RBAC Cluster Admin; kubelet gets AcrPull on the workspace ACR", () => {
         const admin = one(
             mine,
             "azure-native:authorization:RoleAssignment",
@@ -174,7 +174,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.match(pull.roleDefinitionId, /7f951dda-4ed3-4680-a7ca-43fe172d538d$/);
     });
 
-    it("cluster identity gets Network Contributor on its subnet (S9)", () => {
+    test("cluster identity gets Network Contributor on its subnet (S9)", () => {
         const net = one(
             mine,
             "azure-native:authorization:RoleAssignment",
@@ -188,7 +188,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         );
     });
 
-    it("Container Insights with Entra auth: a data collection rule to the workspace, associated with the cluster (R22)", async () => {
+    test("Container Insights with Entra auth: a data collection rule to the workspace, associated with the cluster (R22)", async () => {
         const aks = one(mine, "azure-native:containerservice:ManagedCluster");
         const lawId = aks.inputs.addonProfiles.omsagent.config.logAnalyticsWorkspaceResourceID;
         assert.equal(aks.inputs.addonProfiles.omsagent.config.useAADAuth, "true");
@@ -209,14 +209,14 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.equal(dcra.dataCollectionRuleId, "prod-insights-dcr-id", "the rule created above");
     });
 
-    it("registers no v1 AKS compute in the workspace, even with workspaceName (retired API)", () => {
+    test("registers no v1 AKS compute in the workspace, even with workspaceName (retired API)", () => {
         assert.equal(
             mine.filter((r) => r.type.startsWith("azure-native:machinelearningservices:")).length,
             0,
         );
     });
 
-    it("every Kubernetes child uses the cluster's provider and is a valid object", () => {
+    test("every Kubernetes child uses the cluster's provider and is a valid object", () => {
         const provider = one(mine, "pulumi:providers:kubernetes");
         for (const r of mine.filter((x) => x.type.startsWith("kubernetes:"))) {
             assert.match(r.provider ?? "", /pulumi:providers:kubernetes::prod-k8s::/, r.name);
@@ -230,7 +230,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.ok(provider);
     });
 
-    it("kubernetes provider: clusterIdentifier is the cluster resource id; kubeconfig uses kubelogin (azurecli)", async () => {
+    test("kubernetes provider: clusterIdentifier is the cluster resource id; kubeconfig uses kubelogin (azurecli)", async () => {
         const p = one(mine, "pulumi:providers:kubernetes").inputs;
         const clusterId = await unwrap(c.clusterId);
         assert.equal(p.clusterIdentifier, clusterId);
@@ -253,7 +253,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         assert.equal(await pulumi.isSecret(c.kubeconfig), true);
     });
 
-    it("router RBAC equals the shared constant: namespaced Roles only (R21)", () => {
+    test("router RBAC equals the shared constant: namespaced Roles only (R21)", () => {
         assert.ok(!mine.some((r) => r.type.includes(":ClusterRole")));
         const roles = mine.filter((r) => r.type === "kubernetes:rbac.authorization.k8s.io/v1:Role");
         const byNs = Object.fromEntries(
@@ -265,7 +265,7 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         });
     });
 
-    it("TLS Secret carries the PEMs as Pulumi secrets; the Deployment mounts it and serves 8443", async () => {
+    test("TLS Secret carries the PEMs as Pulumi secrets; the Deployment mounts it and serves 8443", async () => {
         const secret = one(mine, "kubernetes:core/v1:Secret").inputs;
         assert.ok(isSecretInput(secret.stringData), "stringData is sent as a secret");
         assert.deepEqual(reveal(secret.stringData), { "tls.crt": CERT, "tls.key": KEY });
@@ -284,13 +284,13 @@ describe("AksInferenceCluster (create, FastProd, Azure CNI, custom TLS, workspac
         );
     });
 
-    it("router HPA max is bounded by the node count (3 nodes -> 3)", () => {
+    test("router HPA max is bounded by the node count (3 nodes -> 3)", () => {
         const hpa = one(mine, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs;
         assert.equal(hpa.spec.minReplicas, 3);
         assert.equal(hpa.spec.maxReplicas, 3);
     });
 
-    it("outputs", async () => {
+    test("outputs", async () => {
         assert.equal(await unwrap(c.clusterName), "prod");
         assert.equal(await unwrap(c.clusterPurpose), "FastProd");
         assert.equal(await unwrap(c.location), "westeurope");

@@ -3,7 +3,7 @@
  * (not even the component itself): the mock monitor sees zero registrations.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import { ValidationError } from "../../components/common/validation";
 import { settle, setupMocks } from "./mocks";
 import { AksInferenceCluster } from "../../components/cluster";
@@ -12,7 +12,7 @@ import { AmlWorkspace } from "../../components/workspace";
 const mocks = setupMocks();
 
 describe("invalid args register nothing", () => {
-    it("AksInferenceCluster", async () => {
+    test("AksInferenceCluster", async () => {
         assert.throws(
             () =>
                 new AksInferenceCluster("bad", {
@@ -53,7 +53,7 @@ describe("invalid args register nothing", () => {
         assert.equal(mocks.calls.length, 0);
     });
 
-    it("AmlWorkspace", async () => {
+    test("AmlWorkspace", async () => {
         assert.throws(
             () =>
                 new AmlWorkspace("bad", {

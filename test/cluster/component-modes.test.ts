@@ -3,7 +3,7 @@
  * label, attach mode and kubeconfig mode (each with its own component name in one process).
  */
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { before, describe, test } from "node:test";
 import {
     certKubeconfig,
     EXISTING_CLUSTER,
@@ -123,7 +123,7 @@ before(async () => {
 });
 
 describe("DevTest + GPU SKU + internal load balancer + local accounts", () => {
-    it("creates no Log Analytics workspace, no HPA; installs the NVIDIA device plugin (R9)", () => {
+    test("creates no Log Analytics workspace, no HPA; installs the NVIDIA device plugin (R9)", () => {
         assert.deepEqual(types("dev"), [
             "amlaks:index:AksInferenceCluster",
             "azure-native:authorization:RoleAssignment",
@@ -146,7 +146,7 @@ describe("DevTest + GPU SKU + internal load balancer + local accounts", () => {
         assert.equal(ds.inputs.metadata.namespace, "kube-system");
     });
 
-    it("AKS: Free tier, local accounts enabled, Defender/Insights/Policy off as asked", () => {
+    test("AKS: Free tier, local accounts enabled, Defender/Insights/Policy off as asked", () => {
         const aks = one(of("dev"), "azure-native:containerservice:ManagedCluster").inputs;
         assert.deepEqual(aks.sku, { name: "Base", tier: "Free" });
         assert.equal(aks.disableLocalAccounts, false);
@@ -164,7 +164,7 @@ describe("DevTest + GPU SKU + internal load balancer + local accounts", () => {
         assert.equal(aks.networkProfile.networkDataplane, "cilium");
     });
 
-    it("uses the admin kubeconfig when local accounts are enabled", () => {
+    test("uses the admin kubeconfig when local accounts are enabled", () => {
         const p = one(of("dev"), "pulumi:providers:kubernetes").inputs;
         assert.ok(isSecretInput(p.kubeconfig));
         assert.match(reveal<string>(p.kubeconfig), /client-certificate-data/);
@@ -178,7 +178,7 @@ describe("DevTest + GPU SKU + internal load balancer + local accounts", () => {
         );
     });
 
-    it("router: one replica, internal LB annotations, plain HTTP at the LB address", async () => {
+    test("router: one replica, internal LB annotations, plain HTTP at the LB address", async () => {
         const dep = one(of("dev"), "kubernetes:apps/v1:Deployment").inputs;
         assert.equal(dep.spec.replicas, 1);
         const svc = one(of("dev"), "kubernetes:core/v1:Service").inputs;
@@ -195,7 +195,7 @@ describe("DevTest + GPU SKU + internal load balancer + local accounts", () => {
 });
 
 describe("leaf domain label", () => {
-    it("sets the Azure DNS label and derives the endpoint FQDN without v1's random suffix", async () => {
+    test("sets the Azure DNS label and derives the endpoint FQDN without v1's random suffix", async () => {
         const svc = one(of("leaf"), "kubernetes:core/v1:Service").inputs;
         assert.deepEqual(svc.metadata.annotations, {
             "service.beta.kubernetes.io/azure-dns-label-name": "myscoring",
@@ -212,7 +212,7 @@ describe("leaf domain label", () => {
 });
 
 describe("attach mode (resourceId)", () => {
-    it("creates no cluster and no workspace compute; reads it through getManagedCluster", () => {
+    test("creates no cluster and no workspace compute; reads it through getManagedCluster", () => {
         assert.deepEqual(types("att"), [
             "amlaks:index:AksInferenceCluster",
             "azure-native:authorization:RoleAssignment",
@@ -249,7 +249,7 @@ describe("attach mode (resourceId)", () => {
         });
     });
 
-    it("provider identity is the resource id; facts come from the existing cluster", async () => {
+    test("provider identity is the resource id; facts come from the existing cluster", async () => {
         const p = one(of("att"), "pulumi:providers:kubernetes").inputs;
         assert.equal(p.clusterIdentifier, AKS_ID);
         const creds = mocks.calls.find(
@@ -285,7 +285,7 @@ describe("attach mode (resourceId)", () => {
 });
 
 describe("kubeconfig mode", () => {
-    it("calls no Azure API and creates no Azure resource", () => {
+    test("calls no Azure API and creates no Azure resource", () => {
         assert.ok(of("local").every((r) => !r.type.startsWith("azure-native:")));
         const p = one(of("local"), "pulumi:providers:kubernetes").inputs;
         assert.ok(isSecretInput(p.kubeconfig));
@@ -293,7 +293,7 @@ describe("kubeconfig mode", () => {
         assert.match(p.clusterIdentifier, /^kubeconfig-[0-9a-f]{16}$/);
     });
 
-    it("NodePort Service without Azure annotations; empty scoring URL; partial requiredHosts", async () => {
+    test("NodePort Service without Azure annotations; empty scoring URL; partial requiredHosts", async () => {
         const svc = one(of("local"), "kubernetes:core/v1:Service").inputs;
         assert.equal(svc.spec.type, "NodePort");
         assert.equal(svc.metadata.annotations, undefined);
@@ -312,7 +312,7 @@ describe("kubeconfig mode", () => {
 });
 
 describe("existing Log Analytics workspace", () => {
-    it("is wired into Defender and Container Insights instead of creating one", () => {
+    test("is wired into Defender and Container Insights instead of creating one", () => {
         assert.ok(
             !of("shared").some((r) => r.type === "azure-native:operationalinsights:Workspace"),
         );
@@ -326,7 +326,7 @@ describe("existing Log Analytics workspace", () => {
 });
 
 describe("internal load balancer in its own subnet", () => {
-    it("Network Contributor covers the VNet, so AKS can place the load balancer in scoring-lb", () => {
+    test("Network Contributor covers the VNet, so AKS can place the load balancer in scoring-lb", () => {
         const net = one(
             of("ilb"),
             "azure-native:authorization:RoleAssignment",
@@ -344,7 +344,7 @@ describe("internal load balancer in its own subnet", () => {
 });
 
 describe("kubenet in your own subnet", () => {
-    it("a user-assigned identity holds Network Contributor on the subnet before the cluster is created", () => {
+    test("a user-assigned identity holds Network Contributor on the subnet before the cluster is created", () => {
         const uai = one(of("byo"), "azure-native:managedidentity:UserAssignedIdentity");
         const grant = one(
             of("byo"),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import { parse } from "yaml";
 import {
     decodeKubeconfig,
@@ -11,7 +11,7 @@ import {
 import { aksExecKubeconfig, certKubeconfig, TENANT } from "./mocks";
 
 describe("kubelogin kubeconfig (Entra ID, local accounts disabled)", () => {
-    it("switches AKS' device-code login to the Azure CLI, non-interactive, without client id", () => {
+    test("switches AKS' device-code login to the Azure CLI, non-interactive, without client id", () => {
         const out = parse(setKubeloginMode(aksExecKubeconfig(), "azurecli"));
         const exec = out.users[0].user.exec;
         assert.equal(exec.command, "kubelogin");
@@ -35,7 +35,7 @@ describe("kubelogin kubeconfig (Entra ID, local accounts disabled)", () => {
         assert.equal(out["current-context"], "aks");
     });
 
-    it("keeps the client id for device code and is deterministic", () => {
+    test("keeps the client id for device code and is deterministic", () => {
         const a = setKubeloginMode(aksExecKubeconfig(), "devicecode");
         assert.equal(a, setKubeloginMode(aksExecKubeconfig(), "devicecode"));
         const exec = parse(a).users[0].user.exec;
@@ -44,11 +44,11 @@ describe("kubelogin kubeconfig (Entra ID, local accounts disabled)", () => {
         assert.equal(exec.interactiveMode, "IfAvailable");
     });
 
-    it("leaves certificate kubeconfigs untouched", () => {
+    test("leaves certificate kubeconfigs untouched", () => {
         assert.equal(setKubeloginMode(certKubeconfig(), "azurecli"), certKubeconfig());
     });
 
-    it("reads the server, hashes it into a stable identifier, recognises kubeconfigs", () => {
+    test("reads the server, hashes it into a stable identifier, recognises kubeconfigs", () => {
         assert.equal(
             kubeconfigServer(certKubeconfig("https://10.0.0.1:6443")),
             "https://10.0.0.1:6443",

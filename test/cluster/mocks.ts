@@ -1,29 +1,31 @@
 /**
- * Pulumi mocks shared by the cluster and workspace component tests: records every registered
- * resource and invoke, and answers the Azure invokes the components make with fixed values.
- * One `setMocks` per test file (each file runs in its own process).
+ * Azure fixtures for the cluster and workspace component tests, on the shared mocks
+ * (test/support/pulumi-mocks.ts): the states of the Azure resources the components create and
+ * the answers to the Azure invokes they make, with fixed values.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
+import { type Any, installMocks, LB_IP, type MockRecords } from "../support/pulumi-mocks";
 
-/** Recorded inputs are untyped JSON. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Any = any;
+export {
+    type Any,
+    isSecretInput,
+    LB_IP,
+    one,
+    type Recorded,
+    reveal,
+    settle,
+    unwrap,
+} from "../support/pulumi-mocks";
 
 export const SUBSCRIPTION = "00000000-0000-0000-0000-000000000001";
 export const TENANT = "00000000-0000-0000-0000-0000000000aa";
 export const DEPLOYER_OID = "00000000-0000-0000-0000-0000000000bb";
 export const KUBELET_OID = "00000000-0000-0000-0000-0000000000cc";
-export const LB_IP = "20.1.2.3";
 export const CLUSTER_OID = "00000000-0000-0000-0000-0000000000dd";
 export const UAI_OID = "00000000-0000-0000-0000-0000000000ee";
-
-export interface Recorded {
-    type: string;
-    name: string;
-    inputs: Record<string, Any>;
-    provider?: string;
-    custom?: boolean;
-}
+export const UAI_CLIENT_ID = "00000000-0000-0000-0000-0000000000ff";
+/** OIDC issuer of clusters with it enabled; an attached cluster named `aks-no-oidc` has none. */
+export const OIDC_ISSUER = `https://westeurope.oic.prod-aks.azure.com/${TENANT}/11111111-2222-3333-4444-555555555555/`;
 
 /** An AKS `format=exec` user kubeconfig, as AKS returns it (device-code login). */
 export function aksExecKubeconfig(
@@ -122,13 +124,21 @@ function stateFor(args: pulumi.runtime.MockResourceArgs): {
                     privateFQDN: "",
                     identity: { ...i.identity, principalId: CLUSTER_OID },
                     identityProfile: { kubeletidentity: { objectId: KUBELET_OID } },
+                    oidcIssuerProfile: i.oidcIssuerProfile?.enabled
+                        ? { ...i.oidcIssuerProfile, issuerURL: OIDC_ISSUER }
+                        : undefined,
                 },
             };
         }
         case "azure-native:managedidentity:UserAssignedIdentity":
             return {
                 id: armId(rg, "Microsoft.ManagedIdentity/userAssignedIdentities", args.name),
-                state: { ...i, name: args.name, principalId: UAI_OID },
+                state: { ...i, name: args.name, principalId: UAI_OID, clientId: UAI_CLIENT_ID },
+            };
+        case "azure-native:storage:BlobContainer":
+            return {
+                id: `${armId(rg, "Microsoft.Storage/storageAccounts", i.accountName)}/blobServices/default/containers/${i.containerName}`,
+                state: { ...i, name: i.containerName },
             };
         case "azure-native:resources:ResourceGroup":
             return {
@@ -224,6 +234,12 @@ function callResult(args: pulumi.runtime.MockCallArgs): Record<string, Any> {
                 privateFQDN: "",
                 agentPoolProfiles: EXISTING_CLUSTER.pools,
                 identityProfile: { kubeletidentity: { objectId: KUBELET_OID } },
+                ...(i.resourceName === "aks-no-oidc"
+                    ? {}
+                    : {
+                          oidcIssuerProfile: { enabled: true, issuerURL: OIDC_ISSUER },
+                          securityProfile: { workloadIdentity: { enabled: true } },
+                      }),
             };
         case "azure-native:containerregistry:getRegistry":
             return { loginServer: `${i.registryName}.azurecr.io`, name: i.registryName };
@@ -242,88 +258,7 @@ function callResult(args: pulumi.runtime.MockCallArgs): Record<string, Any> {
     }
 }
 
-/** Installs the mocks; returns the live lists of registered resources and invokes. */
-export function setupMocks(): {
-    resources: Recorded[];
-    calls: { token: string; inputs: Any; provider?: string }[];
-} {
-    const resources: Recorded[] = [];
-    const calls: { token: string; inputs: Any; provider?: string }[] = [];
-    void pulumi.runtime.setMocks(
-        {
-            newResource(args) {
-                resources.push({
-                    type: args.type,
-                    name: args.name,
-                    inputs: args.inputs,
-                    provider: args.provider,
-                    custom: args.custom,
-                });
-                return stateFor(args);
-            },
-            call(args) {
-                calls.push({ token: args.token, inputs: args.inputs, provider: args.provider });
-                return callResult(args);
-            },
-        },
-        "amlaks",
-        "test",
-        false,
-    );
-    return { resources, calls };
-}
-
-/** Resolves an Output's value. */
-export function unwrap<T>(o: pulumi.Output<T> | pulumi.Input<T>): Promise<T> {
-    return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
-}
-
-/** Waits until no new resources have been registered for a few event-loop turns. */
-export async function settle(list: unknown[]): Promise<void> {
-    let last = -1;
-    let stable = 0;
-    while (stable < 5) {
-        await new Promise((r) => setTimeout(r, 10));
-        if (list.length === last) stable++;
-        else {
-            stable = 0;
-            last = list.length;
-        }
-    }
-}
-
-/** The one recorded resource of `type` (and `name` when given); throws when not exactly one. */
-export function one(resources: Recorded[], type: string, name?: string): Recorded {
-    const found = resources.filter(
-        (r) => r.type === type && (name === undefined || r.name === name),
-    );
-    if (found.length !== 1) {
-        throw new Error(
-            `expected one ${type}${name ? ` named ${name}` : ""}, found ${found.length}: ${resources.map((r) => `${r.type}/${r.name}`).join(", ")}`,
-        );
-    }
-    return found[0];
-}
-
-/** Pulumi's wire marker of a secret value; mock inputs keep it, so tests can see secrets. */
-const SECRET_KEY = "4dabf18193072939515e22adb298388d";
-const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
-
-/** True when a recorded input value was a Pulumi secret. */
-export function isSecretInput(v: unknown): boolean {
-    return (
-        typeof v === "object" &&
-        v !== null &&
-        (v as Record<string, unknown>)[SECRET_KEY] === SECRET_SIG
-    );
-}
-
-/** Recorded input with secret markers removed (deeply). */
-export function reveal<T = Any>(v: unknown): T {
-    if (isSecretInput(v)) return reveal((v as { value: unknown }).value);
-    if (Array.isArray(v)) return v.map((x) => reveal(x)) as T;
-    if (typeof v === "object" && v !== null) {
-        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, reveal(x)])) as T;
-    }
-    return v as T;
+/** Installs the mocks with the Azure fixtures; returns the live records. */
+export function setupMocks(): MockRecords {
+    return installMocks({ state: stateFor, call: callResult });
 }

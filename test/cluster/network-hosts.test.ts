@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { parseArmId, parseArmIdOfType } from "../../components/cluster/arm-id";
+import { describe, test } from "node:test";
+import { parseArmId, parseArmIdOfType } from "../../components/common/arm-id";
 import {
     computeRequiredHosts,
     imageRegistryHost,
@@ -22,7 +22,7 @@ import {
 import { COMPUTE_NAME, AKS_CLUSTER_NAME } from "../../components/cluster/validate";
 
 describe("IPv4 / CIDR arithmetic", () => {
-    it("parses addresses strictly", () => {
+    test("parses addresses strictly", () => {
         assert.equal(parseIpv4("10.0.0.10"), 0x0a00000a);
         assert.equal(formatIpv4(0x0a00000a), "10.0.0.10");
         for (const bad of [
@@ -37,7 +37,7 @@ describe("IPv4 / CIDR arithmetic", () => {
         }
     });
 
-    it("parses CIDRs, alignment, containment and overlap", () => {
+    test("parses CIDRs, alignment, containment and overlap", () => {
         const svc = parseCidr("10.0.0.0/16")!;
         assert.equal(svc.network, parseIpv4("10.0.0.0"));
         assert.equal(svc.last, parseIpv4("10.0.255.255"));
@@ -58,7 +58,7 @@ describe("IPv4 / CIDR arithmetic", () => {
 describe("ARM ids", () => {
     const aks =
         "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-1/providers/Microsoft.ContainerService/managedClusters/aks1";
-    it("parses a cluster id and checks its type case-insensitively", () => {
+    test("parses a cluster id and checks its type case-insensitively", () => {
         assert.deepEqual(parseArmId(aks), {
             subscriptionId: "00000000-0000-0000-0000-000000000001",
             resourceGroupName: "rg-1",
@@ -75,7 +75,7 @@ describe("ARM ids", () => {
         );
         assert.equal(parseArmIdOfType(aks, "Microsoft.Storage/storageAccounts"), undefined);
     });
-    it("parses nested subnet ids and rejects malformed ids", () => {
+    test("parses nested subnet ids and rejects malformed ids", () => {
         const subnet =
             "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/vnet/subnets/aks";
         assert.deepEqual(
@@ -95,7 +95,7 @@ describe("ARM ids", () => {
 });
 
 describe("requiredHosts (R23)", () => {
-    it("lists every R23 row from the cluster's names and region, in order", () => {
+    test("lists every R23 row from the cluster's names and region, in order", () => {
         const hosts = computeRequiredHosts({
             clusterFqdn: "aks-1234.hcp.westeurope.azmk8s.io",
             region: "West Europe",
@@ -133,7 +133,7 @@ describe("requiredHosts (R23)", () => {
         ]);
     });
 
-    it("skips the endpoint host with a custom domain and rows whose inputs are missing", () => {
+    test("skips the endpoint host with a custom domain and rows whose inputs are missing", () => {
         const hosts = computeRequiredHosts({
             region: "eastus",
             leafDomainLabel: "x",
@@ -151,7 +151,7 @@ describe("requiredHosts (R23)", () => {
         );
     });
 
-    it("adds registries of deployed images (Docker Hub with its auth and CDN hosts), once", () => {
+    test("adds registries of deployed images (Docker Hub with its auth and CDN hosts), once", () => {
         const hosts = computeRequiredHosts({
             acrLoginServer: "reg.example.io",
             routerImage: "ghcr.io/amlaks/router:1",
@@ -174,7 +174,7 @@ describe("requiredHosts (R23)", () => {
         ]);
     });
 
-    it("reads registry hosts from image references", () => {
+    test("reads registry hosts from image references", () => {
         assert.equal(imageRegistryHost("nginx:1.27"), "registry-1.docker.io");
         assert.equal(imageRegistryHost("library/nginx"), "registry-1.docker.io");
         assert.equal(imageRegistryHost("localhost:5000/router:1"), "localhost");
@@ -184,10 +184,10 @@ describe("requiredHosts (R23)", () => {
 });
 
 describe("derived cluster names", () => {
-    it("are valid for AKS and the workspace whatever the component name", () => {
+    test("are valid for AKS and the workspace whatever the component name", () => {
         for (const n of ["prod", "my cluster!", "-x-", "9lives", "a", "a".repeat(100), "ünïcode"]) {
-            assert.match(deriveAksClusterName(n), AKS_CLUSTER_NAME, n);
-            assert.match(deriveComputeName(n), COMPUTE_NAME, n);
+            assert.match(deriveAksClusterName(n), AKS_CLUSTER_NAME.pattern, n);
+            assert.match(deriveComputeName(n), COMPUTE_NAME.pattern, n);
             assert.match(
                 deriveDnsPrefix(deriveAksClusterName(n)),
                 /^[a-z0-9]([a-z0-9-]{0,52}[a-z0-9])?$/,

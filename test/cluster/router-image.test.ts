@@ -9,8 +9,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ValidationError } from "../../components/common/validation";
+import { CLUSTER_DEFAULTS } from "../../components/cluster/defaults";
 import {
-    DEFAULT_ROUTER_BASE_IMAGE,
     describeRouterImagePlan,
     resolveRouterImageArgs,
     routerBuildContext,
@@ -67,7 +67,7 @@ function builds(name: string): pulumi.runtime.MockResourceArgs[] {
 const BASE = {
     dockerfile: "FROM x\nCOPY router.js /app/router.js\n",
     bundle: "console.log('router');\n",
-    baseImage: DEFAULT_ROUTER_BASE_IMAGE,
+    baseImage: CLUSTER_DEFAULTS.routerBaseImage,
     platform: "linux/amd64",
 };
 
@@ -298,7 +298,7 @@ describe("routerImage()", () => {
             const [b] = builds("again-2");
             assert.deepEqual(a.inputs, b.inputs);
             assert.deepEqual((a.inputs.build as { args: unknown }).args, {
-                BASE_IMAGE: DEFAULT_ROUTER_BASE_IMAGE,
+                BASE_IMAGE: CLUSTER_DEFAULTS.routerBaseImage,
             });
         });
 

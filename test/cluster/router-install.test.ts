@@ -1,13 +1,16 @@
 /**
  * The router objects (R18-R21): pure renders, each validated against the Kubernetes schema.
  */
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import { renderNvidiaDevicePlugin } from "../../components/cluster/gpu";
 import {
     AZURE_DNS_LABEL,
     AZURE_LB_INTERNAL,
     AZURE_LB_INTERNAL_SUBNET,
+    installRouter,
     renderDeployment,
     renderHorizontalPodAutoscaler,
     renderRouterObjects,
@@ -17,6 +20,7 @@ import {
 } from "../../components/cluster/router-install";
 import { copyRules, ROUTER_LEASE_NAME, ROUTER_RBAC } from "../../components/cluster/router-rbac";
 import { validateK8sObject } from "./k8s-validate";
+import { settle, setupMocks, unwrap } from "./mocks";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Any = any;
@@ -62,7 +66,7 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
         ],
     ];
     for (const [label, cfg] of variants) {
-        it(label, () => {
+        test(label, () => {
             const objects = renderRouterObjects(cfg, PEM);
             for (const { object } of objects) validateK8sObject(object);
             const kinds = objects.map((o) => o.kind);
@@ -81,7 +85,7 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
             ]);
         });
     }
-    it("the NVIDIA device plugin DaemonSet", () => {
+    test("the NVIDIA device plugin DaemonSet", () => {
         const ds: Any = renderNvidiaDevicePlugin();
         validateK8sObject(ds);
         assert.equal(ds.metadata.namespace, "kube-system");
@@ -92,7 +96,7 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
         assert.ok(ds.spec.template.spec.tolerations.some((t: Any) => t.key === "nvidia.com/gpu"));
     });
 
-    it("two installs on one cluster get distinct plugin DaemonSets that do not share pods", () => {
+    test("two installs on one cluster get distinct plugin DaemonSets that do not share pods", () => {
         const a: Any = renderNvidiaDevicePlugin(undefined, "azureml");
         const b: Any = renderNvidiaDevicePlugin(undefined, "team-b-router");
         validateK8sObject(b);
@@ -111,7 +115,7 @@ describe("router objects are valid Kubernetes objects for every purpose and opti
 });
 
 describe("router Deployment: the container contract", () => {
-    it("env, probes, metrics annotations and labels", () => {
+    test("env, probes, metrics annotations and labels", () => {
         const dep: Any = renderDeployment({
             ...BASE,
             serviceNamespaces: ["models", "team-a"],
@@ -152,7 +156,7 @@ describe("router Deployment: the container contract", () => {
         assert.equal(env(renderDeployment(BASE)).ROUTER_WATCH_NAMESPACES, "azureml-services");
     });
 
-    it("hardened pod: non-root, read-only root, no capabilities, RuntimeDefault seccomp", () => {
+    test("hardened pod: non-root, read-only root, no capabilities, RuntimeDefault seccomp", () => {
         const dep: Any = renderDeployment(BASE);
         const pod = dep.spec.template.spec;
         assert.equal(pod.securityContext.runAsNonRoot, true);
@@ -168,7 +172,7 @@ describe("router Deployment: the container contract", () => {
         assert.deepEqual(dep.spec.strategy.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 });
     });
 
-    it("TLS: https port, cert/key files from the mounted Secret, checksum to roll pods", () => {
+    test("TLS: https port, cert/key files from the mounted Secret, checksum to roll pods", () => {
         const dep: Any = renderDeployment({ ...BASE, tls: true, tlsChecksum: "sum1" });
         const e = env(dep);
         assert.equal(e.ROUTER_HTTPS_PORT, "8443");
@@ -195,7 +199,7 @@ describe("router Deployment: the container contract", () => {
 });
 
 describe("router size and self-scaling by purpose (R10, R18, R20)", () => {
-    it("DevTest: one replica, no HPA, no spread", () => {
+    test("DevTest: one replica, no HPA, no spread", () => {
         const dep: Any = renderDeployment({ ...BASE, purpose: "DevTest" });
         assert.equal(dep.spec.replicas, 1);
         assert.equal(dep.spec.template.spec.topologySpreadConstraints, undefined);
@@ -206,7 +210,7 @@ describe("router size and self-scaling by purpose (R10, R18, R20)", () => {
         });
     });
 
-    it("FastProd: 3 replicas spread across nodes; CPU HPA on the ROUTER Deployment, min 3", () => {
+    test("FastProd: 3 replicas spread across nodes; CPU HPA on the ROUTER Deployment, min 3", () => {
         const dep: Any = renderDeployment(BASE);
         assert.equal(dep.spec.replicas, 3);
         const spread = dep.spec.template.spec.topologySpreadConstraints;
@@ -224,7 +228,7 @@ describe("router size and self-scaling by purpose (R10, R18, R20)", () => {
         assert.equal(hpa.spec.behavior.scaleDown.stabilizationWindowSeconds, 300);
     });
 
-    it("max replicas: one per node for FastProd (cap 10), two per node for DenseProd (cap 20)", () => {
+    test("max replicas: one per node for FastProd (cap 10), two per node for DenseProd (cap 20)", () => {
         assert.deepEqual(routerProfile("FastProd", 3).autoscale, { min: 3, max: 3 });
         assert.deepEqual(routerProfile("FastProd", 7).autoscale, { min: 3, max: 7 });
         assert.deepEqual(routerProfile("FastProd", 50).autoscale, { min: 3, max: 10 });
@@ -237,7 +241,7 @@ describe("router size and self-scaling by purpose (R10, R18, R20)", () => {
 });
 
 describe("router Service (R6): ports and Azure annotations", () => {
-    it("public: 80 -> http only, no annotations", () => {
+    test("public: 80 -> http only, no annotations", () => {
         const svc: Any = renderService(BASE);
         assert.equal(svc.spec.type, "LoadBalancer");
         assert.deepEqual(svc.spec.ports, [
@@ -245,7 +249,7 @@ describe("router Service (R6): ports and Azure annotations", () => {
         ]);
         assert.equal(svc.metadata.annotations, undefined);
     });
-    it("internal load balancer with subnet; TLS adds 443 -> https", () => {
+    test("internal load balancer with subnet; TLS adds 443 -> https", () => {
         const svc: Any = renderService({
             ...BASE,
             tls: true,
@@ -263,7 +267,7 @@ describe("router Service (R6): ports and Azure annotations", () => {
             protocol: "TCP",
         });
     });
-    it("leaf domain label -> Azure DNS label; none of it off AKS", () => {
+    test("leaf domain label -> Azure DNS label; none of it off AKS", () => {
         assert.deepEqual(
             (renderService({ ...BASE, leafDomainLabel: "scoring" }) as Any).metadata.annotations,
             {
@@ -282,7 +286,7 @@ describe("router Service (R6): ports and Azure annotations", () => {
 });
 
 describe("router RBAC: exactly the shared constant, namespaced only (R21)", () => {
-    it("one Role in the router namespace, one per service namespace, no ClusterRole", () => {
+    test("one Role in the router namespace, one per service namespace, no ClusterRole", () => {
         const objects = renderRouterObjects({
             ...BASE,
             serviceNamespaces: ["models", "team-a"],
@@ -313,7 +317,7 @@ describe("router RBAC: exactly the shared constant, namespaced only (R21)", () =
         }
     });
 
-    it("Secrets are readable only in service namespaces; writes are scale, pod patch, events, the Lease", () => {
+    test("Secrets are readable only in service namespaces; writes are scale, pod patch, events, the Lease", () => {
         const all = [...ROUTER_RBAC.routerNamespaceRules, ...ROUTER_RBAC.serviceNamespaceRules];
         const writes = all.filter((r) =>
             r.verbs.some((v) => !["get", "list", "watch"].includes(v)),
@@ -342,7 +346,7 @@ describe("router RBAC: exactly the shared constant, namespaced only (R21)", () =
         assert.ok(Object.isFrozen(ROUTER_RBAC.serviceNamespaceRules[0].verbs));
     });
 
-    it("the default service namespace is created with the restricted Pod Security Standard", () => {
+    test("the default service namespace is created with the restricted Pod Security Standard", () => {
         const ns: Any[] = renderRouterObjects(BASE)
             .filter((o) => o.kind === "Namespace")
             .map((o) => o.object);
@@ -356,5 +360,48 @@ describe("router RBAC: exactly the shared constant, namespaced only (R21)", () =
                 ["azureml-services", "restricted"],
             ],
         );
+    });
+});
+
+describe("installRouter", () => {
+    test("creates exactly the objects of renderRouterObjects, with their dependencies", async () => {
+        const mocks = setupMocks();
+        const cfg: RouterRenderConfig = {
+            ...BASE,
+            tls: true,
+            appInsights: true,
+            serviceMonitor: true,
+            metricsNamespaces: ["monitoring"],
+            serviceNamespaces: ["team-a", "team-b"],
+        };
+        const cs = "InstrumentationKey=11111111-2222-3333-4444-555555555555";
+        const parent = new pulumi.ComponentResource("test:index:Cluster", "c");
+        const provider = new k8s.Provider("c-k8s", { kubeconfig: "{}" }, { parent });
+        const router = installRouter("c", cfg, PEM, { parent, provider }, cs);
+        await settle(mocks.registrations);
+
+        const plan = renderRouterObjects(cfg, PEM, cs);
+        const regs = mocks.registrations.filter((r) => r.type.startsWith("kubernetes:"));
+        const byName = new Map(regs.map((r) => [r.name, r]));
+        const name = (urn: string) => urn.slice(urn.lastIndexOf("::") + 2);
+        assert.deepEqual(regs.map((r) => r.name).sort(), plan.map((o) => `c-${o.suffix}`).sort());
+        for (const o of plan) {
+            const r = byName.get(`c-${o.suffix}`);
+            assert.ok(r, o.suffix);
+            assert.ok(r.type.endsWith(`:${o.kind}`), `${o.suffix}: ${r.type} is not ${o.kind}`);
+            assert.deepEqual(
+                r.dependencies
+                    .map(name)
+                    .filter((n) => byName.has(n))
+                    .sort(),
+                (o.dependsOn ?? []).map((s) => `c-${s}`).sort(),
+                o.suffix,
+            );
+        }
+        assert.deepEqual(byName.get("c-router")?.ignoreChanges, ["spec.replicas"]);
+        // The component's outputs come from the planned children.
+        assert.equal(await unwrap(router.deployment.metadata.name), "amlaks-router");
+        assert.equal(router.serviceBindings.length, 2);
+        assert.equal(router.serviceNamespaces.length, 2);
     });
 });

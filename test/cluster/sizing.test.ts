@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import {
     checkPurposeSizing,
     detectAccelerators,
@@ -8,12 +8,12 @@ import {
 } from "../../components/cluster/sizing";
 
 describe("VM SKU table (R9, R10)", () => {
-    it("knows the v1 default Standard_D3_v2 as 4 vCPUs, case-insensitively", () => {
+    test("knows the v1 default Standard_D3_v2 as 4 vCPUs, case-insensitively", () => {
         assert.deepEqual(lookupVmSku("Standard_D3_v2"), { vcpus: 4, gpus: 0, fpgas: 0 });
         assert.deepEqual(lookupVmSku("standard_d3_V2"), { vcpus: 4, gpus: 0, fpgas: 0 });
     });
 
-    it("covers the requested families with plausible counts", () => {
+    test("covers the requested families with plausible counts", () => {
         const expected: [string, number, number, number][] = [
             ["Standard_D4s_v3", 4, 0, 0],
             ["Standard_D8_v4", 8, 0, 0],
@@ -38,7 +38,7 @@ describe("VM SKU table (R9, R10)", () => {
         }
     });
 
-    it("detects GPU/FPGA from the table and from the N-series naming scheme", () => {
+    test("detects GPU/FPGA from the table and from the N-series naming scheme", () => {
         assert.deepEqual(detectAccelerators("Standard_D3_v2"), { gpu: false, fpga: false });
         assert.deepEqual(detectAccelerators("Standard_NC6s_v3"), { gpu: true, fpga: false });
         assert.deepEqual(detectAccelerators("Standard_NP20s"), { gpu: false, fpga: true });
@@ -58,12 +58,12 @@ describe("VM SKU table (R9, R10)", () => {
 
 describe("purpose sizing (R10: the current v1 document's >= 3 nodes; vCPUs are advice)", () => {
     const clean = { problems: [], advice: [] };
-    it("accepts the v1 default (3 x Standard_D3_v2 = 12 vCPUs) for FastProd and DenseProd", () => {
+    test("accepts the v1 default (3 x Standard_D3_v2 = 12 vCPUs) for FastProd and DenseProd", () => {
         assert.deepEqual(checkPurposeSizing("FastProd", "Standard_D3_v2", 3), clean);
         assert.deepEqual(checkPurposeSizing("DenseProd", "Standard_D3_v2", 3), clean);
     });
 
-    it("rejects too few nodes even with enough vCPUs, naming the override", () => {
+    test("rejects too few nodes even with enough vCPUs, naming the override", () => {
         const r = checkPurposeSizing("FastProd", "Standard_D8s_v3", 2);
         assert.deepEqual(r.advice, []);
         assert.equal(r.problems.length, 1);
@@ -73,7 +73,7 @@ describe("purpose sizing (R10: the current v1 document's >= 3 nodes; vCPUs are a
         assert.match(r.problems[0].rule, /allowUndersizedCluster: true/);
     });
 
-    it("too few vCPUs with enough nodes is advice, not an error", () => {
+    test("too few vCPUs with enough nodes is advice, not an error", () => {
         const r = checkPurposeSizing("DenseProd", "Standard_D2s_v3", 3);
         assert.deepEqual(r.problems, []);
         assert.deepEqual(r.advice, [
@@ -81,7 +81,7 @@ describe("purpose sizing (R10: the current v1 document's >= 3 nodes; vCPUs are a
         ]);
     });
 
-    it("DevTest: 1 node is fine; under 2 vCPUs is advice", () => {
+    test("DevTest: 1 node is fine; under 2 vCPUs is advice", () => {
         assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B2s", 1), clean);
         assert.deepEqual(checkPurposeSizing("DevTest", "Standard_B1s", 2), clean);
         const r = checkPurposeSizing("DevTest", "Standard_B1ms", 1);
@@ -89,7 +89,7 @@ describe("purpose sizing (R10: the current v1 document's >= 3 nodes; vCPUs are a
         assert.equal(r.advice.length, 1);
     });
 
-    it("accepts an unknown SKU with a warning, and vmCpuCount overrides the table", () => {
+    test("accepts an unknown SKU with a warning, and vmCpuCount overrides the table", () => {
         const r = checkPurposeSizing("FastProd", "Standard_X99_v9", 3);
         assert.deepEqual(r.problems, []);
         assert.equal(r.advice.length, 1);

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import { providerArgsFor } from "../../components/cluster/subscription-provider";
 
 describe("provider for an attached cluster's subscription", () => {
-    it("repeats the stack's azure-native authentication settings, secrets kept secret", async () => {
+    test("repeats the stack's azure-native authentication settings, secrets kept secret", async () => {
         const cfg: Record<string, string> = {
             clientId: "app-id",
             clientSecret: "s3cret",

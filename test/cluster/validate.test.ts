@@ -3,7 +3,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import { AksInferenceClusterArgs } from "../../components/cluster/args";
 import { validateAksInferenceClusterArgs } from "../../components/cluster/validate";
 import { ValidationError, ValidationProblem } from "../../components/common/validation";
@@ -52,7 +52,7 @@ function expectProblems(
 }
 
 describe("validateAksInferenceClusterArgs: defaults and modes", () => {
-    it("accepts the minimal create args and resolves the v1 defaults", () => {
+    test("accepts the minimal create args and resolves the v1 defaults", () => {
         const r = validateAksInferenceClusterArgs(BASE);
         assert.equal(r.mode, "create");
         assert.equal(r.purpose, "FastProd");
@@ -72,7 +72,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         assert.equal(r.disableLocalAccounts, true);
         assert.equal(r.defenderEnabled, true);
         assert.equal(r.containerInsightsEnabled, true);
-        assert.equal(r.tls, false);
+        assert.equal(r.tls, undefined);
         // The v1 default (plain HTTP on a public IP) works, with a warning at preview.
         assert.equal(r.warnings.length, 1);
         assert.match(r.warnings[0], /plain HTTP on a public IP.*clear text/);
@@ -85,7 +85,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         );
     });
 
-    it("detects GPU SKUs and installs the NVIDIA plugin only when creating (R9)", () => {
+    test("detects GPU SKUs and installs the NVIDIA plugin only when creating (R9)", () => {
         const gpu = validateAksInferenceClusterArgs({
             ...BASE,
             vmSize: "Standard_NC6s_v3",
@@ -116,7 +116,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         assert.equal(unknown.installNvidiaDevicePlugin, undefined);
     });
 
-    it("resourceId and kubeconfig are exclusive", () => {
+    test("resourceId and kubeconfig are exclusive", () => {
         expectProblems({ resourceId: AKS_ID, kubeconfig: certKubeconfig(), routerImage: IMAGE }, [
             [
                 "resourceId",
@@ -126,7 +126,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         ]);
     });
 
-    it("resourceId must be a managed cluster id (v1: 9 segments, Microsoft.ContainerService)", () => {
+    test("resourceId must be a managed cluster id (v1: 9 segments, Microsoft.ContainerService)", () => {
         for (const bad of [
             AKS_ID.replace(
                 "Microsoft.ContainerService/managedClusters",
@@ -145,7 +145,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         }
     });
 
-    it("kubeconfig must look like one and is never echoed", () => {
+    test("kubeconfig must look like one and is never echoed", () => {
         const p = problems({ kubeconfig: "token: s3cr3t", routerImage: IMAGE });
         assert.deepEqual(p, [
             {
@@ -159,7 +159,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         );
     });
 
-    it("creation-only args are errors in attach mode, naming each (agentCount included)", () => {
+    test("creation-only args are errors in attach mode, naming each (agentCount included)", () => {
         expectProblems(
             {
                 resourceId: AKS_ID,
@@ -204,7 +204,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         );
     });
 
-    it("kubeconfig mode: creation-only and Azure-only args are errors; agentCount/vmSize are declarations", () => {
+    test("kubeconfig mode: creation-only and Azure-only args are errors; agentCount/vmSize are declarations", () => {
         expectProblems(
             {
                 kubeconfig: certKubeconfig(),
@@ -285,7 +285,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         );
     });
 
-    it("create mode needs location and resourceGroupName; routerImage or a registry to build it into", () => {
+    test("create mode needs location and resourceGroupName; routerImage or a registry to build it into", () => {
         expectProblems({}, [
             ["location", undefined, "is required when creating a cluster"],
             ["resourceGroupName", undefined, "is required when creating a cluster"],
@@ -308,7 +308,7 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
         ]);
     });
 
-    it("routerWatchNamespaces: plain, non-empty, distinct, not the router's namespace (R21)", () => {
+    test("routerWatchNamespaces: plain, non-empty, distinct, not the router's namespace (R21)", () => {
         expectProblems({ ...BASE, routerWatchNamespaces: [] }, [
             [
                 "routerWatchNamespaces",
@@ -336,12 +336,12 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
             [
                 "routerImage",
                 "https://myacr.azurecr.io/Router:1",
-                "must be an image reference such as myacr.azurecr.io/amlaks-router:0.1.0",
+                "must be a Docker image reference ([registry/]path[:tag][@digest], lowercase path), e.g. myacr.azurecr.io/amlaks-router:0.1.0",
             ],
         ]);
     });
 
-    it("args that decide which resources exist must be plain values", () => {
+    test("args that decide which resources exist must be plain values", () => {
         expectProblems(
             {
                 ...BASE,
@@ -362,10 +362,28 @@ describe("validateAksInferenceClusterArgs: defaults and modes", () => {
             ],
         );
     });
+
+    test("skuTier and kubeloginMode must be plain values (an Output would be ignored)", () => {
+        expectProblems(
+            { ...BASE, skuTier: pulumi.output("Free"), kubeloginMode: pulumi.output("msi") },
+            [
+                [
+                    "skuTier",
+                    "(unresolved Output)",
+                    "must be a plain value, not an Output: the tier is chosen from its value before deployment",
+                ],
+                [
+                    "kubeloginMode",
+                    "(unresolved Output)",
+                    "must be a plain value, not an Output: it is written into the kubeconfig as given",
+                ],
+            ],
+        );
+    });
 });
 
 describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", () => {
-    it("clusterName, kubernetesVersion, skuTier, clusterPurpose", () => {
+    test("clusterName, kubernetesVersion, skuTier, clusterPurpose", () => {
         expectProblems(
             {
                 ...BASE,
@@ -391,18 +409,18 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
         );
     });
 
-    it("agentCount is a whole number > 0, vmSize a VM size name, vmCpuCount > 0", () => {
+    test("agentCount is a whole number > 0, vmSize a VM size name, vmCpuCount > 0", () => {
         expectProblems({ ...BASE, agentCount: 0, vmSize: "D3_v2", vmCpuCount: 2.5 }, [
             ["agentCount", 0, "must be a whole number from 1 to 1000"],
             ["vmSize", "D3_v2", 'must be an Azure VM size name such as "Standard_D3_v2"'],
-            ["vmCpuCount", 2.5, "must be a whole number greater than 0"],
+            ["vmCpuCount", 2.5, "must be a whole number > 0"],
         ]);
         expectProblems({ ...BASE, agentCount: 1.5 }, [
             ["agentCount", 1.5, "must be a whole number from 1 to 1000"],
         ]);
     });
 
-    it("FastProd sizing uses the defaults when only one of agentCount/vmSize is given", () => {
+    test("FastProd sizing uses the defaults when only one of agentCount/vmSize is given", () => {
         expectProblems({ ...BASE, agentCount: 2 }, [
             [
                 "agentCount",
@@ -419,7 +437,7 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
         assert.deepEqual(problems({ ...BASE, clusterPurpose: "DevTest", agentCount: 1 }), []);
     });
 
-    it("allowUndersizedCluster: 2 x 8-vCPU nodes pass with a warning", () => {
+    test("allowUndersizedCluster: 2 x 8-vCPU nodes pass with a warning", () => {
         const args = { ...BASE, agentCount: 2, vmSize: "Standard_D8s_v3" };
         assert.equal(problems(args).length, 1);
         const r = validateAksInferenceClusterArgs({ ...args, allowUndersizedCluster: true });
@@ -434,7 +452,7 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
         ]);
     });
 
-    it("an FPGA SKU is accepted with a warning that FPGA services are not supported", () => {
+    test("an FPGA SKU is accepted with a warning that FPGA services are not supported", () => {
         const r = validateAksInferenceClusterArgs({ ...BASE, vmSize: "Standard_NP10s" });
         assert.equal(r.fpga, true);
         assert.match(r.warnings.join("\n"), /FPGA model services are not supported/);
@@ -442,7 +460,7 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
         assert.ok(!cpu.warnings.some((w) => w.includes("FPGA")));
     });
 
-    it("an unknown SKU is accepted with a warning; vmCpuCount silences it", () => {
+    test("an unknown SKU is accepted with a warning; vmCpuCount silences it", () => {
         const unknown = {
             ...BASE,
             clusterPurpose: "DevTest",
@@ -458,7 +476,7 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
         assert.ok(!known.warnings.some((w) => w.includes("SKU table")));
     });
 
-    it("sizing is skipped while a value is an unresolved Output, and in attach mode", () => {
+    test("sizing is skipped while a value is an unresolved Output, and in attach mode", () => {
         assert.deepEqual(problems({ ...BASE, agentCount: pulumi.output(1) }), []);
         assert.deepEqual(
             problems({ resourceId: AKS_ID, routerImage: IMAGE, vmSize: "Standard_B1s" }),
@@ -468,7 +486,7 @@ describe("validateAksInferenceClusterArgs: names, purpose and size (R9, R10)", (
 });
 
 describe("validateAksInferenceClusterArgs: network (R11)", () => {
-    it("Azure CNI needs subnet, service CIDR and DNS IP together", () => {
+    test("Azure CNI needs subnet, service CIDR and DNS IP together", () => {
         const rule =
             'is required with networkPlugin "azure" in subnet mode (Azure CNI joins an existing subnet: give vnetSubnetId, serviceCidr and dnsServiceIp together, or set networkPluginMode "overlay")';
         expectProblems({ ...BASE, networkPlugin: "azure" }, [
@@ -489,7 +507,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         ]);
     });
 
-    it("always picks a NetworkPolicy engine; v1 plugin values keep working", () => {
+    test("always picks a NetworkPolicy engine; v1 plugin values keep working", () => {
         const net = (extra: Record<string, unknown>) =>
             validateAksInferenceClusterArgs({ ...BASE, ...extra } as never).network;
         assert.deepEqual(net({ networkPlugin: "kubenet" }), {
@@ -516,7 +534,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         assert.equal(net({ networkPolicy: "calico" }).networkDataplane, undefined);
     });
 
-    it("refuses engine combinations AKS does not support, and no engine at all", () => {
+    test("refuses engine combinations AKS does not support, and no engine at all", () => {
         expectProblems({ ...BASE, networkPlugin: "kubenet", networkPolicy: "cilium" }, [
             [
                 "networkPolicy",
@@ -546,7 +564,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         ]);
     });
 
-    it("kubenet accepts a custom service range, as a pair", () => {
+    test("kubenet accepts a custom service range, as a pair", () => {
         assert.deepEqual(
             problems({ ...BASE, serviceCidr: "10.2.0.0/16", dnsServiceIp: "10.2.0.10" }),
             [],
@@ -570,7 +588,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         ]);
     });
 
-    it("subnet ids and CIDR syntax", () => {
+    test("subnet ids and CIDR syntax", () => {
         expectProblems(
             {
                 ...BASE,
@@ -594,7 +612,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         ]);
     });
 
-    it("service CIDR at most /12 and outside AKS' reserved ranges", () => {
+    test("service CIDR at most /12 and outside AKS' reserved ranges", () => {
         expectProblems({ ...BASE, ...CNI, serviceCidr: "10.0.0.0/8" }, [
             [
                 "serviceCidr",
@@ -614,7 +632,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         );
     });
 
-    it("DNS service IP inside the service CIDR, not its network, first or broadcast address", () => {
+    test("DNS service IP inside the service CIDR, not its network, first or broadcast address", () => {
         expectProblems({ ...BASE, ...CNI, dnsServiceIp: "10.1.0.10" }, [
             ["dnsServiceIp", "10.1.0.10", "must be inside serviceCidr 10.0.0.0/16"],
         ]);
@@ -629,7 +647,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         }
     });
 
-    it("service, pod, docker bridge and subnet ranges must not overlap (S9)", () => {
+    test("service, pod, docker bridge and subnet ranges must not overlap (S9)", () => {
         expectProblems({ ...BASE, podCidr: "10.0.0.0/14" }, [
             [
                 "podCidr",
@@ -726,7 +744,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
         );
     });
 
-    it("unresolved network values are skipped", () => {
+    test("unresolved network values are skipped", () => {
         assert.deepEqual(
             problems({
                 ...BASE,
@@ -740,7 +758,7 @@ describe("validateAksInferenceClusterArgs: network (R11)", () => {
 });
 
 describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
-    it("load balancer type and subnet", () => {
+    test("load balancer type and subnet", () => {
         expectProblems({ ...BASE, loadBalancerType: "Public" }, [
             ["loadBalancerType", "Public", 'must be one of "PublicIp", "InternalLoadBalancer"'],
         ]);
@@ -771,7 +789,7 @@ describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
         );
     });
 
-    it("internal load balancer cannot use a leaf domain label", () => {
+    test("internal load balancer cannot use a leaf domain label", () => {
         expectProblems(
             { ...BASE, loadBalancerType: "InternalLoadBalancer", leafDomainLabel: "scoring" },
             [
@@ -784,7 +802,7 @@ describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
         );
     });
 
-    it("leaf domain label XOR custom certificate; the custom trio is all-or-nothing", () => {
+    test("leaf domain label XOR custom certificate; the custom trio is all-or-nothing", () => {
         expectProblems(
             {
                 ...BASE,
@@ -811,18 +829,18 @@ describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
             problems({ ...BASE, sslCname: "a.example.com", sslCertPem: CERT, sslKeyPem: KEY }),
             [],
         );
-        assert.equal(
+        assert.deepEqual(
             validateAksInferenceClusterArgs({
                 ...BASE,
                 sslCname: "a.example.com",
                 sslCertPem: CERT,
                 sslKeyPem: KEY,
             }).tls,
-            true,
+            { cname: "a.example.com", certPem: CERT, keyPem: KEY },
         );
     });
 
-    it("overwriteExistingDomain only with a leaf label; formats of label and cname", () => {
+    test("overwriteExistingDomain only with a leaf label; formats of label and cname", () => {
         expectProblems({ ...BASE, overwriteExistingDomain: true }, [
             ["overwriteExistingDomain", true, "is only used with leafDomainLabel"],
         ]);
@@ -838,7 +856,7 @@ describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
         ]);
     });
 
-    it("certificate and key must be PEM and are never echoed", () => {
+    test("certificate and key must be PEM and are never echoed", () => {
         const p = problems({
             ...BASE,
             sslCname: "a.example.com",
@@ -879,7 +897,7 @@ describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
         );
     });
 
-    it("router Service type: allowed values, and LoadBalancer for ILB and leaf labels", () => {
+    test("router Service type: allowed values, and LoadBalancer for ILB and leaf labels", () => {
         expectProblems({ ...BASE, routerServiceType: "Ingress" }, [
             [
                 "routerServiceType",
@@ -898,7 +916,7 @@ describe("validateAksInferenceClusterArgs: load balancer and TLS (R6)", () => {
 });
 
 describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
-    it("router namespace and watched namespaces are DNS labels", () => {
+    test("router namespace and watched namespaces are DNS labels", () => {
         const rule =
             "must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)";
         expectProblems(
@@ -910,7 +928,7 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
         );
     });
 
-    it("workspace attach: name and resource group together; compute name rules (§2.4)", () => {
+    test("workspace attach: name and resource group together; compute name rules (§2.4)", () => {
         expectProblems({ ...BASE, workspaceName: "ws1" }, [
             [
                 "workspaceResourceGroupName",
@@ -959,7 +977,7 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
         );
     });
 
-    it("registry and storage names/ids", () => {
+    test("registry and storage names/ids", () => {
         expectProblems(
             { ...BASE, containerRegistryId: "acr", acrName: "a-b", storageAccountName: "Storage" },
             [
@@ -971,14 +989,18 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
                 [
                     "acrName",
                     "a-b",
-                    "must be 5-50 letters and digits (a container registry name, without .azurecr.io)",
+                    "must be 5-50 letters and digits (a globally unique container registry name, without .azurecr.io)",
                 ],
-                ["storageAccountName", "Storage", "must be 3-24 lowercase letters and digits"],
+                [
+                    "storageAccountName",
+                    "Storage",
+                    "must be 3-24 lowercase letters and digits (a globally unique storage account name)",
+                ],
             ],
         );
     });
 
-    it("security settings", () => {
+    test("security settings", () => {
         expectProblems(
             {
                 ...BASE,
@@ -1011,7 +1033,7 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
         ]);
     });
 
-    it("GPU plugin settings", () => {
+    test("GPU plugin settings", () => {
         expectProblems(
             {
                 ...BASE,
@@ -1023,13 +1045,13 @@ describe("validateAksInferenceClusterArgs: router, workspace, security", () => {
                 [
                     "nvidiaDevicePluginImage",
                     "nvcr.io/NVIDIA/plugin",
-                    "must be an image reference such as nvcr.io/nvidia/k8s-device-plugin:v0.17.0",
+                    "must be a Docker image reference ([registry/]path[:tag][@digest], lowercase path), e.g. nvcr.io/nvidia/k8s-device-plugin:v0.17.0",
                 ],
             ],
         );
     });
 
-    it("reports ALL problems at once in one readable message", () => {
+    test("reports ALL problems at once in one readable message", () => {
         let err: unknown;
         try {
             validateAksInferenceClusterArgs({

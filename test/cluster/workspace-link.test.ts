@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { before, describe, test } from "node:test";
 import { AksInferenceCluster } from "../../components/cluster";
 import { validateAksInferenceClusterArgs } from "../../components/cluster/validate";
 import { withWorkspace } from "../../components/cluster/workspace-link";
@@ -43,13 +43,13 @@ before(async () => {
 });
 
 describe("AksInferenceCluster { workspace: ws }", () => {
-    it("creates the cluster in the workspace's region and resource group", () => {
+    test("creates the cluster in the workspace's region and resource group", () => {
         const aks = one(mine, "azure-native:containerservice:ManagedCluster").inputs;
         assert.equal(aks.location, "westeurope");
         assert.equal(aks.resourceGroupName, "rg-ml");
     });
 
-    it("reuses the workspace's Log Analytics workspace and grants AcrPull on its registry", async () => {
+    test("reuses the workspace's Log Analytics workspace and grants AcrPull on its registry", async () => {
         const laws = mine.filter((r) => r.type === "azure-native:operationalinsights:Workspace");
         assert.equal(laws.length, 1, "no second Log Analytics workspace");
         const aks = one(mine, "azure-native:containerservice:ManagedCluster").inputs;
@@ -61,7 +61,7 @@ describe("AksInferenceCluster { workspace: ws }", () => {
         assert.equal(pull.scope, await unwrap(ws.containerRegistryId));
     });
 
-    it("lists the workspace's registry and storage among the required hosts (R23)", async () => {
+    test("lists the workspace's registry and storage among the required hosts (R23)", async () => {
         const hosts = (await unwrap(cluster.requiredHosts)).map((h) => h.host);
         assert.ok(hosts.includes(await unwrap(ws.acrLoginServer)), hosts.join(", "));
         const sa = await unwrap(ws.storageAccountName);
@@ -71,14 +71,14 @@ describe("AksInferenceCluster { workspace: ws }", () => {
         );
     });
 
-    it("exposes the workspace's Application Insights connection string (secret)", async () => {
+    test("exposes the workspace's Application Insights connection string (secret)", async () => {
         assert.ok(cluster.appInsightsConnectionString);
         assert.equal(await pulumi.isSecret(cluster.appInsightsConnectionString!), true);
     });
 });
 
 describe("withWorkspace (pure)", () => {
-    it("explicit args win; attach mode keeps the cluster's region and resource group", () => {
+    test("explicit args win; attach mode keeps the cluster's region and resource group", () => {
         const args = withWorkspace({ workspace: ws, location: "northeurope", routerImage: IMAGE });
         assert.equal(args.location, "northeurope");
         assert.equal(args.acrLoginServer, ws.acrLoginServer);
@@ -98,7 +98,7 @@ describe("withWorkspace (pure)", () => {
         validateAksInferenceClusterArgs(kube);
     });
 
-    it("no routerImage and no resource group: valid, the router image goes to the workspace registry", () => {
+    test("no routerImage and no resource group: valid, the router image goes to the workspace registry", () => {
         const args = withWorkspace({ workspace: ws });
         const cfg = validateAksInferenceClusterArgs(args);
         assert.equal(cfg.mode, "create");
@@ -106,7 +106,7 @@ describe("withWorkspace (pure)", () => {
         assert.equal(args.resourceGroupName, ws.resourceGroupName);
     });
 
-    it("something that is not a workspace is refused", () => {
+    test("something that is not a workspace is refused", () => {
         assert.throws(
             () =>
                 validateAksInferenceClusterArgs(

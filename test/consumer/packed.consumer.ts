@@ -6,7 +6,11 @@
  *   (children that silently fail to register under their component, pulumi/pulumi#19264);
  * - the README's Azure program compiles against the packed types with the user's TypeScript;
  * - on each current Node line, that program runs under mocks with all four components: each has
- *   children registered under it, the exports resolve, and the package loads the user's SDKs.
+ *   children registered under it, the exports resolve, and the package loads the user's SDKs;
+ * - the tarball is complete: every `files` entry matches, `main`, `types`, `exports`, `bin`, the
+ *   policy pack and the multi-language plugin folder (provider/) find every file they load, and
+ *   no sources or tests ship; the version is semver and the same in all three manifests;
+ * - `npx amlaks serve --sample` runs from the installed package and answers a scoring request.
  *
  * Slow (it installs from the npm registry), so not part of `npm test`: `npm run test:consumer`
  * (`.ci/run` runs it). AMLAKS_CONSUMER_NODE_LINES (default "22,24") picks the Node lines;
@@ -15,9 +19,10 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, posix, resolve } from "node:path";
 import { startRegistry, type RegistryHandle } from "../support/docker";
 import {
     compileProgram,
@@ -72,6 +77,7 @@ const EXPECTED_DESCENDANTS: Record<keyof typeof COMPONENTS, string[]> = {
 };
 
 let root: string;
+let tarball: string;
 let project: string;
 let node22: string;
 let registry: RegistryHandle;
@@ -82,10 +88,11 @@ before(async () => {
     project = join(root, "project");
     node22 = nodeBinary("22");
     const given = process.env.AMLAKS_CONSUMER_TARBALL;
-    const [tarball, versions] = await Promise.all([
+    const [packed, versions] = await Promise.all([
         given ? resolve(given) : packPackage(root),
         newestVersions(USER_SDKS),
     ]);
+    tarball = packed;
     newest = versions;
     await createConsumerProject({
         dir: project,
@@ -182,4 +189,179 @@ describe("the packed package in a project with the newest SDKs", () => {
             assert.deepEqual(report.exports.primaryKey, { secret: true, length: 32 });
         });
     }
+});
+
+/** A package.json in the tarball (read from the installed copy, which is the tarball unpacked). */
+function installedManifest(path = "package.json"): Record<string, unknown> {
+    const file = join(project, "node_modules", "@amlaks", "pulumi-aml-aks", path);
+    return JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+}
+
+/** Paths in the tarball, relative to its `package/` folder. */
+async function tarballFiles(): Promise<string[]> {
+    const r = await run("tar", ["-tzf", tarball], root);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout
+        .split("\n")
+        .filter((l) => l.startsWith("package/") && !l.endsWith("/"))
+        .map((l) => l.slice("package/".length));
+}
+
+/** Glob of a `files` entry as npm reads it: a file, or a folder and everything under it. */
+function matchesEntry(file: string, entry: string): boolean {
+    const e = entry.replace(/^\.\//, "").replace(/\/$/, "");
+    return file === e || file.startsWith(`${e}/`);
+}
+
+describe("the tarball", () => {
+    test("complete: every file main, types, exports, bin, the policy pack and the plugin load is in it", async () => {
+        const files = new Set(await tarballFiles());
+        const pkg = installedManifest() as {
+            version: string;
+            main: string;
+            types: string;
+            bin: Record<string, string>;
+            exports: Record<string, string | Record<string, string>>;
+            files: string[];
+        };
+        const inTarball = (from: string, rel: string): void => {
+            const path = posix.normalize(posix.join(posix.dirname(from), rel));
+            assert.ok(files.has(path), `${rel} (from ${from}) is not in the tarball`);
+        };
+        // Every `files` entry ships something (a stale entry is a mistake).
+        for (const entry of pkg.files.filter((f) => !f.startsWith("!"))) {
+            assert.ok(
+                [...files].some((f) => matchesEntry(f, entry)),
+                `files entry "${entry}" matches nothing in the tarball`,
+            );
+        }
+        inTarball("package.json", pkg.main);
+        inTarball("package.json", pkg.types);
+        for (const target of Object.values(pkg.exports).flatMap((e) =>
+            typeof e === "string" ? [e] : Object.values(e),
+        )) {
+            inTarball("package.json", target);
+        }
+        for (const bin of Object.values(pkg.bin)) {
+            inTarball("package.json", bin);
+            const text = readFileSync(
+                join(project, "node_modules", "@amlaks", "pulumi-aml-aks", bin),
+                "utf8",
+            );
+            assert.match(text, /^#!\/usr\/bin\/env node\n/, `${bin} has no node shebang`);
+        }
+        // The policy pack folder (pulumi preview --policy-pack) and what its entry loads.
+        const policy = installedManifest("policy/package.json") as {
+            main: string;
+            version: string;
+        };
+        inTarball("policy/package.json", policy.main);
+        assert.ok(files.has("policy/PulumiPolicy.yaml"));
+        inTarball("policy/entry.js", "../dist/policy/index.js");
+        // The multi-language plugin folder: its manifest, main, and the schema's entry and target.
+        const plugin = installedManifest("provider/package.json") as {
+            main: string;
+            version: string;
+        };
+        for (const f of ["PulumiPlugin.yaml", "package.json", "tsconfig.json", "index.ts"]) {
+            assert.ok(files.has(`provider/${f}`), `provider/${f} is not in the tarball`);
+        }
+        inTarball("provider/package.json", plugin.main);
+        inTarball("provider/index.ts", "../dist/index.d.ts");
+        // The sample `amlaks serve --sample` serves, and the model server it starts.
+        for (const f of ["score.py", "settings.yaml", "model/sklearn_regression_model.json"]) {
+            assert.ok(files.has(`examples/sample/${f}`), `examples/sample/${f} missing`);
+        }
+        assert.ok(files.has("runtime/python/amlserver.py"));
+        // No sources (besides the plugin's entry), tests, build leftovers or local state.
+        const stray = [...files].filter(
+            (f) =>
+                (f.endsWith(".ts") && !f.endsWith(".d.ts") && f !== "provider/index.ts") ||
+                f.startsWith("test/") ||
+                f.includes("__pycache__") ||
+                f.startsWith(".amlaks/") ||
+                /(^|\/)package-lock\.json$/.test(f),
+        );
+        assert.deepEqual(stray, []);
+        // One version, semver, in the three manifests the tools read.
+        assert.match(pkg.version, /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/);
+        assert.equal(policy.version, pkg.version, "policy/package.json version");
+        assert.equal(plugin.version, pkg.version, "provider/package.json version");
+    });
+});
+
+describe("npx amlaks serve --sample from the installed package", () => {
+    test("serves the bundled sample: scoring answers as the reference predictions, Ctrl-C stops it", async () => {
+        // Its own process group, so that the test's Ctrl-C reaches npx and amlaks alike, as a
+        // terminal's does.
+        const child = spawn("npx", ["--no-install", "amlaks", "serve", "--sample", "--port", "0"], {
+            cwd: project,
+            env: envWithNode(node22),
+            detached: true,
+        });
+        let out = "";
+        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+        const exited = new Promise<string>((r) =>
+            child.on("close", (code, signal) => r(signal ?? String(code))),
+        );
+        try {
+            const uri = await new Promise<string>((ok, fail) => {
+                const timer = setTimeout(
+                    () => fail(new Error(`not ready in 60 s:\n${out}`)),
+                    60_000,
+                );
+                const check = (): void => {
+                    const m = /scoring URI:\s+(http:\/\/127\.0\.0\.1:\d+\S*)/.exec(out);
+                    if (m) {
+                        clearTimeout(timer);
+                        ok(m[1]!);
+                    }
+                };
+                child.stdout.on("data", check);
+                void exited.then((code) => fail(new Error(`exited ${code}:\n${out}`)));
+            });
+            const keys = JSON.parse(
+                readFileSync(join(project, ".amlaks", "diabetes", "keys.json"), "utf8"),
+            ) as { primaryKey: string };
+            const reference = JSON.parse(
+                readFileSync(
+                    join(
+                        project,
+                        "node_modules",
+                        "@amlaks",
+                        "pulumi-aml-aks",
+                        "examples",
+                        "sample",
+                        "reference-predictions.json",
+                    ),
+                    "utf8",
+                ),
+            ) as { input: unknown; predictions: number[] };
+            const res = await fetch(uri, {
+                method: "POST",
+                headers: {
+                    "Content-Type": "application/json",
+                    Authorization: `Bearer ${keys.primaryKey}`,
+                },
+                body: JSON.stringify(reference.input),
+            });
+            assert.equal(res.status, 200, await res.clone().text());
+            const predictions = (await res.json()) as number[];
+            assert.equal(predictions.length, reference.predictions.length);
+            predictions.forEach((p, i) =>
+                assert.ok(
+                    Math.abs(p - reference.predictions[i]!) <=
+                        1e-9 * Math.abs(reference.predictions[i]!),
+                    `prediction ${i}: ${p} vs ${reference.predictions[i]}`,
+                ),
+            );
+        } finally {
+            process.kill(-child.pid!, "SIGINT");
+        }
+        // amlaks drains and stops cleanly; npx then ends as a Ctrl-C'd npm does (0 or SIGINT).
+        const how = await exited;
+        assert.ok(how === "0" || how === "SIGINT", `npx ended with ${how}:\n${out}`);
+        assert.match(out, /amlaks: stopped in/);
+    });
 });

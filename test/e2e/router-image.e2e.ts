@@ -1,9 +1,9 @@
-// The router image end to end with a real Docker engine and a real registry (R18, DESIGN §8):
-// bundle the router (the step `npm run build` runs), build router/Dockerfile on a local stand-in
-// for the distroless Node.js base, push it under the content-hash tag `routerImage()` looks up,
-// pull it back by digest, and run it the way the cluster runs it (uid 65532, read-only root,
-// writable /tmp only) with the static backend: a score request through the container reaches a
-// replica on 127.0.0.1 and its answer comes back; SIGTERM stops it cleanly.
+// The router image end to end with a real Docker engine and a real registry
+// (R18, docs/design.md §8): bundle the router (the step `npm run build` runs), build router/Dockerfile on a local
+// stand-in for the distroless Node.js base, push it under the content-hash tag `routerImage()`
+// looks up, pull it back by digest, and run it the way the cluster runs it (uid 65532, read-only
+// root, writable /tmp only) with the static backend: a score request through the container reaches
+// a replica on 127.0.0.1 and its answer comes back; SIGTERM stops it cleanly.
 //
 // The base image is built from this host's Node.js (no network here): /nodejs/bin/node as in
 // distroless, the shared libraries `ldd` lists, passwd/group entries for nonroot (65532), /tmp.

@@ -1,4 +1,4 @@
-// Several router pods against a real API server (DESIGN §5, R21, R29-R34): the scaler Lease
+// Several router pods against a real API server (docs/design.md §5, R21, R29-R34): the scaler Lease
 // (exactly one leader; a released Lease changes hands at the next poll; a silent leader's Lease
 // only after its duration; a leader cut off from the API steps down before anyone else leads),
 // peer discovery from router pods, and two routers sharing one autoscaler that sees both

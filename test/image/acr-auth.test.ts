@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, test } from "node:test";
 import {
     ACR_ENTRA_SCOPE,
     acrEntraCredentials,
@@ -102,14 +102,14 @@ const credential = (token: string) => ({
 });
 
 describe("ACR with Microsoft Entra credentials", () => {
-    it("anonymous lookups get 401 (admin user off)", async () => {
+    test("anonymous lookups get 401 (admin user off)", async () => {
         await assert.rejects(
             new RegistryClient().lookupManifest({ server: host }, "azureml/env", "v1"),
             (e: unknown) => e instanceof RegistryError && e.code === "auth",
         );
     });
 
-    it("exchanges an Entra token for a refresh token, which then reads manifests", async () => {
+    test("exchanges an Entra token for a refresh token, which then reads manifests", async () => {
         const cred = credential(ENTRA);
         const creds = await acrEntraCredentials(host, cred);
         assert.deepEqual(cred.scopes, [ACR_ENTRA_SCOPE]);
@@ -123,7 +123,7 @@ describe("ACR with Microsoft Entra credentials", () => {
         assert.ok(seen.includes("POST /oauth2/exchange") && seen.includes("POST /oauth2/token"));
     });
 
-    it("a refused Entra token is an auth error that names the roles and never the token", async () => {
+    test("a refused Entra token is an auth error that names the roles and never the token", async () => {
         await assert.rejects(
             exchangeForAcrRefreshToken(host, "wrong-token-secret-42"),
             (e: unknown) => {
@@ -136,7 +136,7 @@ describe("ACR with Microsoft Entra credentials", () => {
         );
     });
 
-    it("a credential that cannot sign in says how to", async () => {
+    test("a credential that cannot sign in says how to", async () => {
         const failing = {
             async getToken(): Promise<{ token: string } | null> {
                 throw new Error("DefaultAzureCredential failed to retrieve a token\nmore");
@@ -145,7 +145,7 @@ describe("ACR with Microsoft Entra credentials", () => {
         await assert.rejects(acrEntraCredentials(host, failing), /az login/);
     });
 
-    it("recognises ACR login servers only", () => {
+    test("recognises ACR login servers only", () => {
         assert.equal(isAcrHost("myacr.azurecr.io"), true);
         assert.equal(isAcrHost("https://myacr.azurecr.io"), true);
         assert.equal(isAcrHost("my-acr.azurecr.cn"), true);

@@ -1,6 +1,6 @@
-// Generated build contexts built by a real Docker engine (DESIGN §8): the environment image (from
-// a local busybox base, conda/pip step off: no package index here), pushed to a real registry and
-// found by the lookup with the digest the push produced; then the thin app layer on top of it,
+// Generated build contexts built by a real Docker engine (docs/design.md §8): the environment image
+// (from a local busybox base, conda/pip step off: no package index here), pushed to a real registry
+// and found by the lookup with the digest the push produced; then the thin app layer on top of it,
 // run to check where the code and models landed (aml-v1-spec §5).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";

@@ -344,6 +344,15 @@ describe("AutoscalerLoop", () => {
         assert.match(text, /amlaks_autoscaler_desired_replicas\{service="svc"\} 1/);
         assert.match(text, /amlaks_autoscaler_current_replicas\{service="svc"\} 3/);
         assert.match(text, /amlaks_autoscaler_utilization_ratio\{service="svc"\} 0/);
+        // One decision per tick, by direction.
+        const decisions = [...text.matchAll(/^amlaks_autoscaler_decisions_total\{(.*)\} (\d+)$/gm)]
+            .map((m) => `${m[1]} ${m[2]}`)
+            .sort();
+        assert.deepEqual(decisions, [
+            'service="svc",direction="down" 1',
+            'service="svc",direction="none" 2',
+            'service="svc",direction="up" 1',
+        ]);
         const scaleLines = lines
             .filter((l) => String(l.msg).startsWith("autoscaler: scale"))
             .map((l) => [l.msg, l.service, l.from, l.to, l.utilization, l.reason]);

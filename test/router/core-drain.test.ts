@@ -1,11 +1,11 @@
 /**
- * No request is lost (DESIGN §5): replicas drained and removed under steady load, in-flight
+ * No request is lost (docs/design.md §5): replicas drained and removed under steady load, in-flight
  * requests of a removed replica finish on it, and a router shutdown serves what it queued and
  * what is in flight before closing (bounded by the drain timeout).
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import { after, describe, it } from "node:test";
+import { after, describe, test } from "node:test";
 import { ReplicaServer } from "../support/replica-server";
 import {
     call,
@@ -31,7 +31,7 @@ async function replica(id: string, delayMs = 0, hold = false): Promise<ReplicaSe
 }
 
 describe("router core: drain and shutdown", () => {
-    it("loses no request while replicas are drained, removed and added under steady load", async () => {
+    test("loses no request while replicas are drained, removed and added under steady load", async () => {
         const [r1, r2, r3] = await Promise.all([
             replica("d1", 15),
             replica("d2", 15),
@@ -114,7 +114,7 @@ describe("router core: drain and shutdown", () => {
         await eventually(() => countersAtZero(h.router, "steady"));
     });
 
-    it("lets the in-flight requests of a removed replica finish on it", async () => {
+    test("lets the in-flight requests of a removed replica finish on it", async () => {
         const old = await replica("old", 0, true);
         const fresh = await replica("fresh");
         const h = await startHarness({
@@ -137,7 +137,7 @@ describe("router core: drain and shutdown", () => {
         );
     });
 
-    it("on shutdown stops accepting, serves queued and in-flight requests, then closes", async () => {
+    test("on shutdown stops accepting, serves queued and in-flight requests, then closes", async () => {
         const r = await replica("closing", 0, true);
         const h = await startHarness({
             services: [
@@ -164,7 +164,7 @@ describe("router core: drain and shutdown", () => {
         assert.equal(closed, true);
     });
 
-    it("on shutdown gives up after the drain timeout: queued requests get 503", async () => {
+    test("on shutdown gives up after the drain timeout: queued requests get 503", async () => {
         const r = await replica("stuck", 0, true);
         const h = await startHarness({
             services: [

@@ -3,11 +3,11 @@
  * may have run the request), connection refused (retried once on another replica, which is
  * then skipped for a while), client abort while served or
  * queued (upstream aborted, 499 in the log). After each, the busy counters are back at zero
- * (DESIGN §5: "the busy counters stay exact on every path"; ray#61551).
+ * (docs/design.md §5: "the busy counters stay exact on every path"; ray#61551).
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import { after, describe, it } from "node:test";
+import { after, describe, test } from "node:test";
 import { ReplicaServer, deadUrl, type ReplicaBehaviour } from "../support/replica-server";
 import { countersAtZero, eventually, score, startHarness, type Harness } from "./core-harness";
 
@@ -39,7 +39,7 @@ function metricValue(text: string, name: string, labels: string): number {
 }
 
 describe("router core: failures", () => {
-    it("answers 502 when the replica closes the connection before answering", async () => {
+    test("answers 502 when the replica closes the connection before answering", async () => {
         const r = await replica("crash", { crash: "before-response" });
         const h = await harness({
             captureLogs: true,
@@ -54,7 +54,7 @@ describe("router core: failures", () => {
         assert.equal(line?.reason, "replica_reset");
     });
 
-    it("answers a clean 502 when the replica dies mid-answer (nothing of it was sent), and frees the slot", async () => {
+    test("answers a clean 502 when the replica dies mid-answer (nothing of it was sent), and frees the slot", async () => {
         // Issue 15: answers are read whole before the client sees them, so a replica that dies
         // half-way gives the client the same 502 the log records, not a truncated 200.
         const r = await replica("midway", { crash: "mid-response" });
@@ -82,7 +82,7 @@ describe("router core: failures", () => {
         );
     });
 
-    it("retries a refused connection once on another replica", async () => {
+    test("retries a refused connection once on another replica", async () => {
         const dead = { id: "dead", url: await deadUrl() };
         const live = await replica("live");
         const h = await harness({
@@ -117,7 +117,7 @@ describe("router core: failures", () => {
         assert.ok(countersAtZero(h.router, "retry"));
     });
 
-    it("retries a large streamed body after a refused connection, with every byte", async () => {
+    test("retries a large streamed body after a refused connection, with every byte", async () => {
         const live = await replica("live-big");
         const h = await harness({
             services: [
@@ -135,7 +135,7 @@ describe("router core: failures", () => {
         assert.ok(countersAtZero(h.router, "retry-big"));
     });
 
-    it("answers 502 at once when the only replica refuses (nowhere to retry)", async () => {
+    test("answers 502 at once when the only replica refuses (nowhere to retry)", async () => {
         const h = await harness({
             services: [
                 {
@@ -149,7 +149,7 @@ describe("router core: failures", () => {
         assert.ok(countersAtZero(h.router, "refused"));
     });
 
-    it("aborts the replica request when the client goes away, and logs 499", async () => {
+    test("aborts the replica request when the client goes away, and logs 499", async () => {
         const r = await replica("abort", { hold: true });
         const h = await harness({
             captureLogs: true,
@@ -172,7 +172,7 @@ describe("router core: failures", () => {
         assert.equal(line?.replica, "abort");
     });
 
-    it("takes a queued request out of the queue when its client goes away", async () => {
+    test("takes a queued request out of the queue when its client goes away", async () => {
         const r = await replica("queued", { hold: true });
         const h = await harness({
             services: [

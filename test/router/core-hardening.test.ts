@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import * as http from "node:http";
 import * as net from "node:net";
-import { after, describe, it } from "node:test";
+import { after, describe, test } from "node:test";
 import { ReplicaServer } from "../support/replica-server";
 import { PYTHON, startHarness as startPythonReplica, type Proc } from "../runtime/helpers";
 import {
@@ -55,7 +55,7 @@ async function setup(
 }
 
 describe("issue 15: timers armed from settings", () => {
-    it("a scoringTimeoutMs or maxRequestWaitTime of 2^31 ms waits, it does not fail at once", async () => {
+    test("a scoringTimeoutMs or maxRequestWaitTime of 2^31 ms waits, it does not fail at once", async () => {
         // Validation refuses such values (test/settings); a definition built in code must still
         // not turn them into Node's 1 ms timer.
         const { r, h } = await setup("huge-timers");
@@ -83,7 +83,7 @@ describe("issue 15: timers armed from settings", () => {
 });
 
 describe("issue 15: slow clients cost router memory, not replica slots", () => {
-    it("a slow chunked upload holds no slot and its upload time is not scoring time", async () => {
+    test("a slow chunked upload holds no slot and its upload time is not scoring time", async () => {
         const { r, h } = await setup("slow-upload", { settings: { scoringTimeoutMs: 300 } });
         const status = new Promise<number>((resolve, reject) => {
             const req = http.request(
@@ -118,7 +118,7 @@ describe("issue 15: slow clients cost router memory, not replica slots", () => {
         );
     });
 
-    it("a client that stops reading frees the slot at once and later gets the whole 200, as logged", async () => {
+    test("a client that stops reading frees the slot at once and later gets the whole 200, as logged", async () => {
         const big = "y".repeat(24 * 1024 * 1024); // far beyond socket buffers: must wait for the client
         const { r, h } = await setup("no-read", {
             settings: { scoringTimeoutMs: 5000 },
@@ -169,7 +169,7 @@ describe("issue 15: slow clients cost router memory, not replica slots", () => {
         await eventually(() => h.router.bufferedBytes === 0);
     });
 
-    it("refuses a body beyond the router's buffer budget with 503 and Retry-After", async () => {
+    test("refuses a body beyond the router's buffer budget with 503 and Retry-After", async () => {
         const { r, h } = await setup("budget", { router: { maxBufferedBytes: 256 * 1024 } });
         const res = await score(h.url, "budget", { body: Buffer.alloc(512 * 1024, 0x61) });
         assert.equal(res.status, 503);
@@ -181,7 +181,7 @@ describe("issue 15: slow clients cost router memory, not replica slots", () => {
 });
 
 describe("issue 15: headers", () => {
-    it("overwrites X-Real-IP and Forwarded from the client, as it appends to X-Forwarded-For", async () => {
+    test("overwrites X-Real-IP and Forwarded from the client, as it appends to X-Forwarded-For", async () => {
         const { h } = await setup("fwd");
         const res = await score(h.url, "fwd", {
             headers: {
@@ -197,7 +197,7 @@ describe("issue 15: headers", () => {
         assert.equal(seen["x-forwarded-for"], "7.7.7.7, 127.0.0.1");
     });
 
-    it("refuses a duplicate Host with 400 before any replica sees the request", async () => {
+    test("refuses a duplicate Host with 400 before any replica sees the request", async () => {
         const { r, h } = await setup("two-hosts");
         const text = await raw(h.url, (s) =>
             s.write(
@@ -209,7 +209,7 @@ describe("issue 15: headers", () => {
         assert.equal(r.seen.length, 0);
     });
 
-    it("writes only the valid answer when bytes follow a Connection: close request", async () => {
+    test("writes only the valid answer when bytes follow a Connection: close request", async () => {
         const { r, h } = await setup("trailing");
         r.behaviour = { delayMs: 200 }; // the garbage arrives while the answer is pending
         const text = await raw(h.url, (s) =>
@@ -226,7 +226,7 @@ describe("issue 15: headers", () => {
 
 describe("issue 15: headers with the Python harness as the replica", { timeout: 60_000 }, () => {
     let h: Harness;
-    it("starts", async () => {
+    test("starts", async () => {
         const py = await startPythonReplica("echo.py", { env: { AMLAKS_PYTHON: PYTHON } });
         procs.push(py.proc);
         h = await startHarness({
@@ -240,13 +240,13 @@ describe("issue 15: headers with the Python harness as the replica", { timeout: 
         harnesses.push(h);
     });
 
-    it("does not pass the model server's Server header to clients", async () => {
+    test("does not pass the model server's Server header to clients", async () => {
         const res = await score(h.url, "py-replica", { body: '"hello"' });
         assert.equal(res.status, 200);
         assert.equal(res.headers.server, undefined);
     });
 
-    it("answers more than 100 headers with its own JSON 431, also when its added headers tip it over", async () => {
+    test("answers more than 100 headers with its own JSON 431, also when its added headers tip it over", async () => {
         const many = (n: number): Record<string, string> =>
             Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-h-${i}`, "v"]));
         // 101 from the client; then 95, within the client limit but not with the router's own.

@@ -1,10 +1,10 @@
 /**
- * The URL contract (DESIGN §5, aml-v1-spec §3/§5): auth before anything reaches a replica
+ * The URL contract (docs/design.md §5, aml-v1-spec §3/§5): auth before anything reaches a replica
  * (R35/R36), unknown services without a hint of existence, request ids, header forwarding
  * (never the caller's Authorization), swagger passthrough, health, readiness and metrics.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { DEFAULT_SWAGGER, ReplicaServer } from "../support/replica-server";
 import { call, definition, eventually, score, startHarness, type Harness } from "./core-harness";
 
@@ -54,7 +54,7 @@ after(async () => {
 const bearer = (k: string) => ({ authorization: `Bearer ${k}` });
 
 describe("router core: auth and unknown services", () => {
-    it("accepts the primary and the secondary key and never forwards Authorization", async () => {
+    test("accepts the primary and the secondary key and never forwards Authorization", async () => {
         for (const key of [PRIMARY, SECONDARY]) {
             const res = await score(h.url, "keyed", { headers: bearer(key) });
             assert.equal(res.status, 200);
@@ -63,7 +63,7 @@ describe("router core: auth and unknown services", () => {
         for (const seen of keyed.scored) assert.equal(seen.headers.authorization, undefined);
     });
 
-    it("answers 401 with WWW-Authenticate and no detail, before any replica is involved", async () => {
+    test("answers 401 with WWW-Authenticate and no detail, before any replica is involved", async () => {
         const before = keyed.scored.length;
         const missing = await score(h.url, "keyed");
         const wrong = await score(h.url, "keyed", { headers: bearer("nope") });
@@ -75,7 +75,7 @@ describe("router core: auth and unknown services", () => {
         assert.equal(keyed.scored.length, before);
     });
 
-    it("answers an unknown service exactly like a protected one to callers without valid credentials", async () => {
+    test("answers an unknown service exactly like a protected one to callers without valid credentials", async () => {
         for (const headers of [{}, bearer("nope"), { authorization: "Basic abc" }]) {
             const known = await score(h.url, "keyed", { headers });
             const unknown = await score(h.url, "no-such-service", { headers });
@@ -91,7 +91,7 @@ describe("router core: auth and unknown services", () => {
         }
     });
 
-    it("shows 404 for an unknown service only to a caller with a valid key", async () => {
+    test("shows 404 for an unknown service only to a caller with a valid key", async () => {
         const res = await score(h.url, "no-such-service", { headers: bearer(SECONDARY) });
         assert.equal(res.status, 404);
         // A valid key for one service does not open another: still 401 there.
@@ -107,7 +107,7 @@ describe("router core: auth and unknown services", () => {
         }
     });
 
-    it("takes rotated keys at run time without a restart (R36)", async () => {
+    test("takes rotated keys at run time without a restart (R36)", async () => {
         const rotated = "rotated-key-abcdefabcdef0123456789xyz";
         h.router.onService(
             definition({
@@ -132,7 +132,7 @@ describe("router core: auth and unknown services", () => {
         }
     });
 
-    it("forgets a removed service", async () => {
+    test("forgets a removed service", async () => {
         const r = await ReplicaServer.start({ id: "gone-1" });
         try {
             const def = definition({ name: "gone", authEnabled: false });
@@ -147,7 +147,7 @@ describe("router core: auth and unknown services", () => {
         }
     });
 
-    it("never logs keys or payloads", async () => {
+    test("never logs keys or payloads", async () => {
         await score(h.url, "keyed", {
             headers: bearer(PRIMARY),
             body: '{"data":"secret-payload"}',
@@ -168,14 +168,14 @@ describe("router core: auth and unknown services", () => {
 });
 
 describe("router core: request ids and headers", () => {
-    it("keeps a caller's x-request-id, forwards it and returns it", async () => {
+    test("keeps a caller's x-request-id, forwards it and returns it", async () => {
         const res = await score(h.url, "open-svc", { headers: { "x-request-id": "abc-123" } });
         assert.equal(res.headers["x-request-id"], "abc-123");
         assert.equal(res.headers["x-ms-request-id"], "abc-123");
         assert.equal(JSON.parse(res.body).headers["x-request-id"], "abc-123");
     });
 
-    it("uses x-ms-request-id when x-request-id is absent, and replaces ids over 100 chars", async () => {
+    test("uses x-ms-request-id when x-request-id is absent, and replaces ids over 100 chars", async () => {
         const ms = await score(h.url, "open-svc", { headers: { "x-ms-request-id": "legacy-id" } });
         assert.equal(ms.headers["x-request-id"], "legacy-id");
         const long = await score(h.url, "open-svc", {
@@ -188,7 +188,7 @@ describe("router core: request ids and headers", () => {
         assert.match(none.headers["x-request-id"] as string, /^[0-9a-f-]{36}$/);
     });
 
-    it("forwards method, query string, content type and end-to-end headers, drops hop-by-hop ones", async () => {
+    test("forwards method, query string, content type and end-to-end headers, drops hop-by-hop ones", async () => {
         const res = await call(`${h.url}/api/v1/service/open-svc/score?data=%5B1%5D&x=2`, {
             method: "GET",
             headers: {
@@ -211,7 +211,7 @@ describe("router core: request ids and headers", () => {
         assert.equal(echo.headers["x-forwarded-proto"], "http");
     });
 
-    it("answers 405 to methods other than GET and POST", async () => {
+    test("answers 405 to methods other than GET and POST", async () => {
         const res = await call(`${h.url}/api/v1/service/open-svc/score`, {
             method: "PUT",
             body: "{}",
@@ -222,7 +222,7 @@ describe("router core: request ids and headers", () => {
 });
 
 describe("router core: swagger, health, metrics", () => {
-    it("passes swagger.json through from the model server, query included", async () => {
+    test("passes swagger.json through from the model server, query included", async () => {
         const res = await call(`${h.url}/api/v1/service/open-svc/swagger.json?version=3`, {
             method: "GET",
         });
@@ -240,7 +240,7 @@ describe("router core: swagger, health, metrics", () => {
         );
     });
 
-    it("serves liveness and readiness", async () => {
+    test("serves liveness and readiness", async () => {
         assert.equal((await call(`${h.url}/healthz`, { method: "GET" })).status, 200);
         assert.equal((await call(`${h.url}/readyz`, { method: "GET" })).status, 200);
         h.router.setReady(false);
@@ -250,7 +250,7 @@ describe("router core: swagger, health, metrics", () => {
         assert.equal((await call(`${h.url}/nothing-here`, { method: "GET" })).status, 404);
     });
 
-    it("exposes Prometheus metrics per service", async () => {
+    test("exposes Prometheus metrics per service", async () => {
         for (let i = 0; i < 3; i++) await score(h.url, "open-svc");
         const res = await call(`${h.url}/metrics`, { method: "GET" });
         assert.equal(res.status, 200);

@@ -1,13 +1,13 @@
 /**
- * Limits (R19 and DESIGN §5 "Limits"): 413 above the body limit by Content-Length (nothing read,
- * nothing forwarded) and while reading (bodies are read whole, within the router's buffer budget,
- * before a replica slot is taken: issue 15), slow clients (headers, body) → 408, oversized
+ * Limits (R19 and docs/design.md §5 "Limits"): 413 above the body limit by Content-Length (nothing
+ * read, nothing forwarded) and while reading (bodies are read whole, within the router's buffer
+ * budget, before a replica slot is taken: issue 15), slow clients (headers, body) → 408, oversized
  * headers → 431,
  * Expect: 100-continue answered before the upload.
  */
 import assert from "node:assert/strict";
 import * as http from "node:http";
-import { after, describe, it } from "node:test";
+import { after, describe, test } from "node:test";
 import { MAX_BODY_BYTES } from "../../router/router";
 import { ReplicaServer } from "../support/replica-server";
 import { countersAtZero, eventually, raw, sleep, startHarness, type Harness } from "./core-harness";
@@ -34,7 +34,7 @@ async function setup(
 }
 
 describe("router core: limits", () => {
-    it("rejects a Content-Length above 100 MB with 413 before reading or forwarding", async () => {
+    test("rejects a Content-Length above 100 MB with 413 before reading or forwarding", async () => {
         const { r, h } = await setup("big-cl");
         assert.equal(MAX_BODY_BYTES, 100 * 1024 * 1024);
         const text = await raw(h.url, (s) => {
@@ -48,7 +48,7 @@ describe("router core: limits", () => {
         assert.equal(r.seen.length, 0, "nothing reached the replica");
     });
 
-    it("accepts a body of exactly the limit", async () => {
+    test("accepts a body of exactly the limit", async () => {
         const { r, h } = await setup("exact", { router: { maxBodyBytes: 64 * 1024 } });
         const body = Buffer.alloc(64 * 1024, 0x61);
         const res = await new Promise<number>((resolve, reject) => {
@@ -67,7 +67,7 @@ describe("router core: limits", () => {
         assert.equal(r.scored[0].bodyBytes, 64 * 1024);
     });
 
-    it("reads a chunked upload before a replica slot is taken and cuts it with 413 past the limit", async () => {
+    test("reads a chunked upload before a replica slot is taken and cuts it with 413 past the limit", async () => {
         // Issue 15: the body is read whole first (no slot, nothing forwarded) so a slow uploader
         // costs router memory, never replica capacity.
         const limit = 1024 * 1024;
@@ -99,7 +99,7 @@ describe("router core: limits", () => {
         await eventually(() => countersAtZero(h.router, "stream") && h.router.bufferedBytes === 0);
     });
 
-    it("answers Expect: 100-continue with 413 (or 100 for a good request) before the upload", async () => {
+    test("answers Expect: 100-continue with 413 (or 100 for a good request) before the upload", async () => {
         const { r, h } = await setup("expect", { router: { maxBodyBytes: 1000 } });
         const tooBig = await raw(h.url, (s) => {
             s.write(
@@ -132,7 +132,7 @@ describe("router core: limits", () => {
         assert.equal(r.scored[0].headers.expect, undefined, "Expect is hop-by-hop");
     });
 
-    it("closes a connection whose headers arrive too slowly with 408", async () => {
+    test("closes a connection whose headers arrive too slowly with 408", async () => {
         const { r, h } = await setup("slowhead", { limits: { headersTimeoutMs: 300 } });
         const t0 = Date.now();
         const text = await raw(h.url, (s) => {
@@ -143,7 +143,7 @@ describe("router core: limits", () => {
         assert.equal(r.seen.length, 0);
     });
 
-    it("answers 408 when a small body stops arriving, before any replica is involved", async () => {
+    test("answers 408 when a small body stops arriving, before any replica is involved", async () => {
         const { r, h } = await setup("slowsmall", { router: { bodyIdleTimeoutMs: 200 } });
         const text = await raw(h.url, (s) => {
             s.write(
@@ -155,7 +155,7 @@ describe("router core: limits", () => {
         assert.ok(countersAtZero(h.router, "slowsmall"));
     });
 
-    it("answers 408 when a body stops arriving, without ever taking a replica slot", async () => {
+    test("answers 408 when a body stops arriving, without ever taking a replica slot", async () => {
         const { r, h } = await setup("slowbody", { router: { bodyIdleTimeoutMs: 200 } });
         const text = await raw(h.url, (s) => {
             s.write(
@@ -170,7 +170,7 @@ describe("router core: limits", () => {
         );
     });
 
-    it("answers 431 to oversized headers", async () => {
+    test("answers 431 to oversized headers", async () => {
         const { r, h } = await setup("bighead", { limits: { maxHeaderSize: 4096 } });
         const text = await raw(h.url, (s) => {
             s.write(

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, describe, test } from "node:test";
 import { ValidationError } from "../../components/common/validation";
 import { silentLogger } from "../../router/log";
 import { optionsFromEnv, parseStaticServices, startRouter } from "../../router/main";
@@ -18,7 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), "router-main-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("router core: entry", () => {
-    it("reads ROUTER_* with the documented defaults", () => {
+    test("reads ROUTER_* with the documented defaults", () => {
         const o = optionsFromEnv({});
         assert.equal(o.host, "0.0.0.0");
         assert.equal(o.httpPort, 8080);
@@ -32,19 +32,22 @@ describe("router core: entry", () => {
             ROUTER_TLS_KEY_FILE: "/k.pem",
             ROUTER_MAX_BODY_BYTES: "1000",
             ROUTER_ACCESS_LOG: "false",
+            ROUTER_METRICS: "false",
         });
         assert.equal(t.httpPort, null);
         assert.equal(t.httpsPort, 8443);
-        assert.deepEqual(t.router, { maxBodyBytes: 1000, accessLog: false });
+        assert.deepEqual(t.router, { maxBodyBytes: 1000, accessLog: false, metrics: false });
+        assert.equal(optionsFromEnv({}).router?.metrics, true);
     });
 
-    it("reports every bad variable at once", () => {
+    test("reports every bad variable at once", () => {
         assert.throws(
             () =>
                 optionsFromEnv({
                     ROUTER_HTTP_PORT: "eighty",
                     ROUTER_HTTPS_PORT: "443",
                     ROUTER_DRAIN_TIMEOUT_MS: "-1",
+                    ROUTER_METRICS: "no",
                 }),
             (err: ValidationError) => {
                 const fields = err.problems.map((p) => p.field).sort();
@@ -52,13 +55,14 @@ describe("router core: entry", () => {
                     "ROUTER_DRAIN_TIMEOUT_MS",
                     "ROUTER_HTTPS_PORT",
                     "ROUTER_HTTP_PORT",
+                    "ROUTER_METRICS",
                 ]);
                 return true;
             },
         );
     });
 
-    it("reads a static services file and validates its settings", () => {
+    test("reads a static services file and validates its settings", () => {
         const file = join(dir, "services.yaml");
         writeFileSync(
             file,
@@ -91,7 +95,7 @@ describe("router core: entry", () => {
         );
     });
 
-    it("starts with a backend and an extension, is ready once synced, and stops in order", async () => {
+    test("starts with a backend and an extension, is ready once synced, and stops in order", async () => {
         const replica = await ReplicaServer.start({ id: "b1" });
         const events: string[] = [];
         const backend: Backend = {
@@ -150,7 +154,7 @@ describe("router core: entry", () => {
     });
 });
 describe("router entry: kubernetes backend", () => {
-    it("reports every missing or bad kubernetes variable at once, naming what is allowed", () => {
+    test("reports every missing or bad kubernetes variable at once, naming what is allowed", () => {
         assert.throws(
             () =>
                 optionsFromEnv({
@@ -175,7 +179,7 @@ describe("router entry: kubernetes backend", () => {
         );
     });
 
-    it("builds the backend, the scaler and the metrics port from a complete environment", () => {
+    test("builds the backend, the scaler and the metrics port from a complete environment", () => {
         const dir = mkdtempSync(join(tmpdir(), "router-k8s-env-"));
         const kubeconfig = join(dir, "kubeconfig");
         writeFileSync(

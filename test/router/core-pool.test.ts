@@ -1,9 +1,9 @@
 /**
  * The routing table alone (no HTTP): slots, least-busy choice, FIFO queue, drain, replica set
- * changes, victims. DESIGN §5 "Routing"; R32 (busy replicas), R33/R34 inputs.
+ * changes, victims. docs/design.md §5 "Routing"; R32 (busy replicas), R33/R34 inputs.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import { ServicePool, defaultQueueLimit, type RejectReason } from "../../router/routing/pool";
 import type { Replica } from "../../router/types";
 
@@ -34,7 +34,7 @@ const replicas = (...ids: string[]): Replica[] =>
     ids.map((id) => ({ id, url: `http://127.0.0.1/${id}` }));
 
 describe("ServicePool: busy time per replica (the fleet scaler's busy shares, R32)", () => {
-    it("counts the time a replica had at least one request in flight, overlaps once", () => {
+    test("counts the time a replica had at least one request in flight, overlaps once", () => {
         let now = 1_000;
         const p = new ServicePool<Fake>({
             concurrency: 2,
@@ -64,7 +64,7 @@ describe("ServicePool: busy time per replica (the fleet scaler's busy shares, R3
 });
 
 describe("ServicePool", () => {
-    it("hands out the least busy replica and never more than the concurrency per replica", () => {
+    test("hands out the least busy replica and never more than the concurrency per replica", () => {
         const { p } = pool(2);
         p.setReplicas(replicas("a", "b"));
         const got = [p.tryAcquire(), p.tryAcquire(), p.tryAcquire(), p.tryAcquire()];
@@ -79,7 +79,7 @@ describe("ServicePool", () => {
         assert.deepEqual(p.load(), { readyReplicas: 2, busyReplicas: 0, inFlight: 0, queued: 0 });
     });
 
-    it("prefers the replica with fewer requests in flight", () => {
+    test("prefers the replica with fewer requests in flight", () => {
         const { p } = pool(3);
         p.setReplicas(replicas("a", "b"));
         const first = p.tryAcquire()!;
@@ -98,7 +98,7 @@ describe("ServicePool", () => {
         assert.deepEqual(counts, [1, 1], `picked ${next.id}: load must be even`);
     });
 
-    it("queues FIFO and grants the oldest waiter when a slot frees", () => {
+    test("queues FIFO and grants the oldest waiter when a slot frees", () => {
         const { p } = pool(1);
         p.setReplicas(replicas("a"));
         const held = p.tryAcquire()!;
@@ -120,7 +120,7 @@ describe("ServicePool", () => {
         assert.deepEqual(order, ["1:a", "2:rejected"]);
     });
 
-    it("rejects a waiter after maxWaitMs and when the queue is full", async () => {
+    test("rejects a waiter after maxWaitMs and when the queue is full", async () => {
         const { p } = pool(1, 50, () => 1);
         p.setReplicas(replicas("a"));
         p.tryAcquire();
@@ -139,7 +139,7 @@ describe("ServicePool", () => {
         assert.equal(p.load().queued, 0);
     });
 
-    it("waits in the queue while no replica is ready, and serves when one appears (scale from min)", () => {
+    test("waits in the queue while no replica is ready, and serves when one appears (scale from min)", () => {
         const { p } = pool(1, 1000);
         let granted: string | undefined;
         p.enqueue(
@@ -152,7 +152,7 @@ describe("ServicePool", () => {
         assert.equal(p.load().inFlight, 1);
     });
 
-    it("a retry waiting in the queue never gets the replica it avoids", () => {
+    test("a retry waiting in the queue never gets the replica it avoids", () => {
         const { p } = pool(1, 1000);
         p.setReplicas(replicas("dead", "b"));
         const dead = p.tryAcquire()!;
@@ -176,7 +176,7 @@ describe("ServicePool", () => {
         p.close();
     });
 
-    it("skips an ejected replica until its ejection ends", async () => {
+    test("skips an ejected replica until its ejection ends", async () => {
         const { p } = pool(1);
         p.setReplicas(replicas("a", "b"));
         const a = p.tryAcquire()!;
@@ -190,7 +190,7 @@ describe("ServicePool", () => {
         assert.equal(p.tryAcquire()?.id, "a");
     });
 
-    it("cancelling a waiter takes it out of the queue at once", () => {
+    test("cancelling a waiter takes it out of the queue at once", () => {
         const { p } = pool(1);
         p.setReplicas(replicas("a"));
         p.tryAcquire();
@@ -204,7 +204,7 @@ describe("ServicePool", () => {
         assert.equal(p.load().queued, 0);
     });
 
-    it("drain stops new requests to the replica and resolves when its requests finished", async () => {
+    test("drain stops new requests to the replica and resolves when its requests finished", async () => {
         const { p } = pool(2);
         p.setReplicas(replicas("a", "b"));
         const onA = p.tryAcquire()!;
@@ -223,7 +223,7 @@ describe("ServicePool", () => {
         assert.equal(p.load().readyReplicas, 2);
     });
 
-    it("drain gives up after its timeout and resolves at once for unknown replicas", async () => {
+    test("drain gives up after its timeout and resolves at once for unknown replicas", async () => {
         const { p } = pool(1);
         p.setReplicas(replicas("a"));
         p.tryAcquire();
@@ -233,7 +233,7 @@ describe("ServicePool", () => {
         await p.drain("nope", 10_000);
     });
 
-    it("a removed replica takes no new request and is disposed after its last one", () => {
+    test("a removed replica takes no new request and is disposed after its last one", () => {
         const { p, upstreams } = pool(1);
         p.setReplicas(replicas("a", "b"));
         const onA = p.tryAcquire()!;
@@ -249,7 +249,7 @@ describe("ServicePool", () => {
         assert.throws(() => p.release(onA), /released twice/);
     });
 
-    it("picks idle victims first, then the least busy", () => {
+    test("picks idle victims first, then the least busy", () => {
         const { p } = pool(3);
         p.setReplicas(replicas("a", "b", "c"));
         const taken = Array.from({ length: 9 }, () => p.tryAcquire()!);

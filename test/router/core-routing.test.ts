@@ -2,10 +2,10 @@
  * Routing through real HTTP on 127.0.0.1: least-busy choice, concurrency slots
  * (replicaMaxConcurrentRequests), the wait queue (maxRequestWaitTime → 503 + Retry-After),
  * scoringTimeoutMs → 504, zero ready replicas (scale from min), settings changed at run time.
- * DESIGN §5 "Routing"; aml-v1-spec §1.5 (503/504).
+ * docs/design.md §5 "Routing"; aml-v1-spec §1.5 (503/504).
  */
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { after, describe, test } from "node:test";
 import { ReplicaServer, type ReplicaBehaviour } from "../support/replica-server";
 import {
     countersAtZero,
@@ -36,7 +36,7 @@ async function harness(...args: Parameters<typeof startHarness>): Promise<Harnes
 }
 
 describe("router core: routing", () => {
-    it("sends each request to the least busy replica", async () => {
+    test("sends each request to the least busy replica", async () => {
         const a = await replica("a", { hold: true });
         const b = await replica("b", { hold: true });
         const h = await harness({
@@ -78,7 +78,7 @@ describe("router core: routing", () => {
         await eventually(() => countersAtZero(h.router, "least-busy"), 2000, "counters at zero");
     });
 
-    it("never sends a replica more than replicaMaxConcurrentRequests at once", async () => {
+    test("never sends a replica more than replicaMaxConcurrentRequests at once", async () => {
         const r = await replica("slots", { delayMs: 40 });
         const h = await harness({
             services: [
@@ -100,7 +100,7 @@ describe("router core: routing", () => {
         assert.ok(countersAtZero(h.router, "slots"));
     });
 
-    it("answers 503 with Retry-After when no slot frees within maxRequestWaitTime", async () => {
+    test("answers 503 with Retry-After when no slot frees within maxRequestWaitTime", async () => {
         const r = await replica("busy", { hold: true });
         const h = await harness({
             services: [
@@ -126,7 +126,7 @@ describe("router core: routing", () => {
         await eventually(() => countersAtZero(h.router, "busy"));
     });
 
-    it("answers 503 at once when the queue is full", async () => {
+    test("answers 503 at once when the queue is full", async () => {
         const r = await replica("full", { hold: true });
         const h = await harness({
             router: { queueLimit: () => 1 },
@@ -152,7 +152,7 @@ describe("router core: routing", () => {
         await eventually(() => countersAtZero(h.router, "full"));
     });
 
-    it("answers 504 after scoringTimeoutMs and aborts the replica request", async () => {
+    test("answers 504 after scoringTimeoutMs and aborts the replica request", async () => {
         const r = await replica("slow", { delayMs: 2000 });
         const h = await harness({
             services: [
@@ -169,7 +169,7 @@ describe("router core: routing", () => {
         assert.ok(countersAtZero(h.router, "slow"));
     });
 
-    it("queues while a service has no ready replica and serves once one appears", async () => {
+    test("queues while a service has no ready replica and serves once one appears", async () => {
         const h = await harness({
             services: [
                 { settings: { name: "cold", authEnabled: false, maxRequestWaitTime: 3000 } },
@@ -186,7 +186,7 @@ describe("router core: routing", () => {
         assert.ok(countersAtZero(h.router, "cold"));
     });
 
-    it("answers 503 when no replica becomes ready within maxRequestWaitTime", async () => {
+    test("answers 503 when no replica becomes ready within maxRequestWaitTime", async () => {
         const h = await harness({
             services: [
                 { settings: { name: "empty", authEnabled: false, maxRequestWaitTime: 100 } },
@@ -198,7 +198,7 @@ describe("router core: routing", () => {
         assert.ok(countersAtZero(h.router, "empty"));
     });
 
-    it("applies new settings at run time without a restart", async () => {
+    test("applies new settings at run time without a restart", async () => {
         const r = await replica("live", { hold: true });
         const h = await harness({
             services: [
@@ -224,7 +224,7 @@ describe("router core: routing", () => {
         assert.deepEqual([(await one).status, (await two).status], [200, 200]);
     });
 
-    it("passes the model's status and run headers through", async () => {
+    test("passes the model's status and run headers through", async () => {
         const r = await replica("err", { status: 500, runFailed: true, body: { message: "boom" } });
         const h = await harness({
             services: [{ settings: { name: "err", authEnabled: false }, replicas: [r.replica] }],

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import * as https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, test } from "node:test";
 import * as tls from "node:tls";
 import { ReplicaServer } from "../support/replica-server";
 import { eventually, sleep, startHarness, type Harness } from "./core-harness";
@@ -91,7 +91,7 @@ after(async () => {
 });
 
 describe("router core: TLS", () => {
-    it("serves scoring over HTTPS with the configured certificate", async () => {
+    test("serves scoring over HTTPS with the configured certificate", async () => {
         const body = await new Promise<{ status: number; text: string }>((resolve, reject) => {
             const req = https.request(
                 `https://127.0.0.1:${port}/api/v1/service/tls-svc/score`,
@@ -112,7 +112,7 @@ describe("router core: TLS", () => {
         assert.ok(protocol === "TLSv1.2" || protocol === "TLSv1.3");
     });
 
-    it("refuses TLS below 1.2", async () => {
+    test("refuses TLS below 1.2", async () => {
         await assert.rejects(
             presentedCn(port, {
                 maxVersion: "TLSv1.1",
@@ -124,7 +124,7 @@ describe("router core: TLS", () => {
         assert.equal(protocol, "TLSv1.2");
     });
 
-    it("keeps the old certificate while the new pair is incomplete, then reloads it", async () => {
+    test("keeps the old certificate while the new pair is incomplete, then reloads it", async () => {
         const second = makeCert("second");
         // Half a rotation: new cert, old key — not a valid pair, so nothing changes.
         writeFileSync(certFile, second.cert);

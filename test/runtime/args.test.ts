@@ -3,7 +3,6 @@
  * shell-free command split, the AZUREML_MODEL_DIR layout, the keys file and the progress lines.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import {
     existsSync,
     lstatSync,
@@ -37,6 +36,7 @@ import {
 import { readKeysFile, resolveServiceAuth, writeKeysFile } from "../../runtime/keys";
 import { validateWebserviceSettings } from "../../components/settings";
 import { formatLogRecord } from "../../runtime/console";
+import { selfSignedCert } from "../support/tls";
 
 let dir: string;
 let probe: ServeProbe;
@@ -238,28 +238,7 @@ describe("serve arguments", () => {
     });
 
     test("TLS: a real certificate with the wrong key is refused, never echoing PEM contents", () => {
-        const mk = (name: string) =>
-            execFileSync(
-                "openssl",
-                [
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:P-256",
-                    "-nodes",
-                    "-keyout",
-                    join(dir, `${name}.key`),
-                    "-out",
-                    join(dir, `${name}.crt`),
-                    "-subj",
-                    "/CN=localhost",
-                    "-days",
-                    "1",
-                ],
-                { stdio: "ignore" },
-            );
+        const mk = (name: string) => selfSignedCert({ dir, name });
         mk("a");
         mk("b");
         const ok = validate([

@@ -14,7 +14,6 @@ import {
     statSync,
     writeFileSync,
 } from "node:fs";
-import { execFileSync } from "node:child_process";
 import * as http from "node:http";
 import * as https from "node:https";
 import { tmpdir } from "node:os";
@@ -32,6 +31,7 @@ import {
     startServe,
 } from "./helpers";
 import { sweepStaleLayouts } from "../../runtime/models";
+import { selfSignedCert } from "../support/tls";
 
 const reference = JSON.parse(
     readFileSync(join(ROOT, "examples", "sample", "reference-predictions.json"), "utf8"),
@@ -296,6 +296,8 @@ describe("amlaks serve with a user's entry script", { timeout: 120_000 }, () => 
             "--sample",
             "--python",
             "--access-log",
+            "--collect-model-data",
+            "--model-data-scope",
         ]) {
             assert.ok(help.stdout.includes(flag), `help mentions ${flag}`);
         }
@@ -410,29 +412,7 @@ describe("amlaks serve: token auth, TLS, custom replica command", { timeout: 120
     });
 
     test("--tls-cert/--tls-key: the scoring URI is HTTPS", async () => {
-        execFileSync(
-            "openssl",
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                join(work, "tls.key"),
-                "-out",
-                join(work, "tls.crt"),
-                "-subj",
-                "/CN=localhost",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-days",
-                "1",
-            ],
-            { stdio: "ignore" },
-        );
+        selfSignedCert({ dir: work });
         const settings = writeSettings("secure", "name: secure\nauthEnabled: false\n");
         const svc = await startServe(
             [

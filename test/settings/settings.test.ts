@@ -65,6 +65,7 @@ describe("validateWebserviceSettings defaults (aml-v1-spec §1.1)", () => {
             successThreshold: 1,
             failureThreshold: 3,
             collectModelData: false,
+            modelDataCollectionSampleRate: 1,
             enableAppInsights: false,
             namespace: "azureml-services",
             description: undefined,
@@ -199,11 +200,34 @@ describe("validateWebserviceSettings rules (aml-v1-spec §1.2)", () => {
             assert.deepEqual(
                 problems({ name: "svc", namespace: bad }),
                 [
-                    "namespace: must be at most 63 lowercase letters, digits or dashes, starting and ending with a letter or digit",
+                    "namespace: must be a Kubernetes namespace name (lowercase letters, digits and dashes, at most 63 characters)",
                 ],
                 bad,
             );
         }
+    });
+
+    test("modelDataCollectionSampleRate: a fraction from 0 to 1 (issue 12)", () => {
+        for (const ok of [0, 0.25, 1]) {
+            assert.deepEqual(
+                problems({ name: "svc", modelDataCollectionSampleRate: ok }),
+                [],
+                String(ok),
+            );
+        }
+        const rule =
+            "modelDataCollectionSampleRate: must be a number from 0 to 1 (the fraction of scoring requests collected; 1 = all)";
+        for (const bad of [-0.1, 1.5, Number.NaN, "0.5", null]) {
+            assert.deepEqual(
+                problems({ name: "svc", modelDataCollectionSampleRate: bad }),
+                [rule],
+                String(bad),
+            );
+        }
+        assert.match(
+            messageOf({ name: "svc", modelDataCollectionSampleRate: 2 }),
+            /modelDataCollectionSampleRate.*2/,
+        );
     });
 
     test("rule 7: with autoscale on, numReplicas is refused and knobs must be positive, min <= max", () => {
@@ -442,7 +466,7 @@ describe("requiredReplicas (R34)", () => {
                         "  - targetRps: 0 must be a number > 0",
                         "  - requestSeconds: -1 must be a number > 0",
                         "  - targetUtilization: 70 must be a fraction in (0, 1], e.g. 0.7 for 70%",
-                        "  - maxConcurrentPerReplica: 0.5 must be a whole number >= 1",
+                        "  - maxConcurrentPerReplica: 0.5 must be a whole number > 0",
                     ].join("\n"),
         );
     });

@@ -1,5 +1,6 @@
 /**
- * Real Docker engine and OCI registry for tests (DESIGN §8, reference/local-infra.md §1–§2).
+ * Real Docker engine and OCI registry for tests (docs/design.md §8, reference/local-infra.md
+ * §1–§2).
  *
  * - `startRegistry()` runs Debian's `docker-registry` (distribution 2.8) on 127.0.0.1:<free port>
  *   with a temp config: anonymous, htpasswd Basic auth, or token auth.

@@ -103,7 +103,7 @@ describe("every rendered object is a valid Kubernetes object", () => {
         test(label, () => {
             const objects = renderWebserviceObjects(input(settings));
             for (const o of objects) validateK8s(o.object);
-            const kinds = objects.map((o) => o.kind);
+            const kinds: string[] = objects.map((o) => o.kind);
             // R29: the router scales; there is never an HPA (or anything else that scales).
             assert.ok(!kinds.includes("HorizontalPodAutoscaler"));
             for (const k of ["Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget"]) {

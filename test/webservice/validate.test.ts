@@ -62,7 +62,7 @@ describe("validateAksWebserviceArgs", () => {
         assert.equal(v.files.sourceDirectory, project.src);
         assert.equal(v.files.entryScript, "score.py");
         assert.deepEqual(v.files.models, [project.modelA]);
-        assert.equal(v.modelDelivery, "image");
+        assert.equal(v.delivery.kind, "image");
     });
 
     test("entryScript defaults its folder as the source directory; nested scripts keep their path", () => {
@@ -180,7 +180,7 @@ describe("validateAksWebserviceArgs", () => {
         has(
             problems(base({ modelDelivery: "zip" })),
             "modelDelivery",
-            /must be one of image, prebuilt, blob/,
+            /must be one of "image", "prebuilt", "blob"/,
         );
         has(problems(base({ registryServer: undefined })), "registryServer", /is required/);
     });
@@ -265,6 +265,7 @@ describe("planAppLayout (the image helper's model plan)", () => {
             sourceDirectory: "/var/azureml-app",
             entryScript: "score.py",
             modelDir: "/var/azureml-app/azureml-models/diabetes/1",
+            models: [{ name: "diabetes", version: "1" }],
         });
     });
     test("several models: AZUREML_MODEL_DIR is the models root; none: empty", () => {

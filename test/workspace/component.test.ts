@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { before, describe, it } from "node:test";
+import { before, describe, test } from "node:test";
 import { one, Recorded, settle, setupMocks, SUBSCRIPTION, TENANT, unwrap } from "../cluster/mocks";
 import { AmlWorkspace } from "../../components/workspace";
 import { nameSuffix } from "../../components/workspace/names";
@@ -45,7 +45,7 @@ before(async () => {
 describe("AmlWorkspace: everything new, secure defaults", () => {
     const suffix = nameSuffix(SUBSCRIPTION, "ml-test-rg", "ml");
 
-    it("registers the expected children", () => {
+    test("registers the expected children", () => {
         assert.deepEqual(
             of("ml")
                 .map((r) => `${r.type} ${r.name}`)
@@ -67,7 +67,7 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
         );
     });
 
-    it("storage: TLS 1.2, no public blob access, HTTPS only, deterministic global name", () => {
+    test("storage: TLS 1.2, no public blob access, HTTPS only, deterministic global name", () => {
         const st = one(of("ml"), "azure-native:storage:StorageAccount").inputs;
         assert.equal(st.accountName, `stml${suffix}`);
         assert.equal(st.minimumTlsVersion, "TLS1_2");
@@ -79,7 +79,7 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
         assert.deepEqual(st.tags, { team: "ds" });
     });
 
-    it("key vault: RBAC authorization, soft delete, purge protection, tenant from the caller", () => {
+    test("key vault: RBAC authorization, soft delete, purge protection, tenant from the caller", () => {
         const kv = one(of("ml"), "azure-native:keyvault:Vault").inputs;
         assert.equal(kv.vaultName, `kv-ml-${suffix}`);
         // azure-native adds its schema defaults (enabledFor* false, publicNetworkAccess).
@@ -105,7 +105,7 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
         });
     });
 
-    it("monitoring: Log Analytics + workspace-based Application Insights (R3)", () => {
+    test("monitoring: Log Analytics + workspace-based Application Insights (R3)", () => {
         const law = one(of("ml"), "azure-native:operationalinsights:Workspace").inputs;
         assert.equal(law.workspaceName, "ml-logs");
         assert.equal(law.retentionInDays, 30);
@@ -117,14 +117,14 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
         );
     });
 
-    it("registry: admin user disabled, Standard SKU", () => {
+    test("registry: admin user disabled, Standard SKU", () => {
         const acr = one(of("ml"), "azure-native:containerregistry:Registry").inputs;
         assert.equal(acr.registryName, `acrml${suffix}`);
         assert.equal(acr.adminUserEnabled, false);
         assert.deepEqual(acr.sku, { name: "Standard" });
     });
 
-    it("workspace: wired to all four, system identity, identity datastores, Basic SKU", () => {
+    test("workspace: wired to all four, system identity, identity datastores, Basic SKU", () => {
         const w = one(of("ml"), "azure-native:machinelearningservices:Workspace").inputs;
         assert.equal(w.workspaceName, "ml-ws");
         assert.deepEqual(w.identity, { type: "SystemAssigned" });
@@ -148,7 +148,7 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
         );
     });
 
-    it("outputs, with the App Insights connection string as a secret", async () => {
+    test("outputs, with the App Insights connection string as a secret", async () => {
         assert.equal(await unwrap(ws.workspaceName), "ml-ws");
         assert.equal(await unwrap(ws.resourceGroupName), "ml-test-rg");
         assert.equal(await unwrap(ws.location), "westeurope");
@@ -168,7 +168,7 @@ describe("AmlWorkspace: everything new, secure defaults", () => {
 });
 
 describe("AmlWorkspace: existing resources by id", () => {
-    it("creates only the workspace, in the given resource group", () => {
+    test("creates only the workspace, in the given resource group", () => {
         assert.deepEqual(
             of("reuse")
                 .map((r) => r.type)
@@ -186,7 +186,7 @@ describe("AmlWorkspace: existing resources by id", () => {
         assert.equal(w.publicNetworkAccess, "Disabled");
     });
 
-    it("reads what it needs from the existing resources", async () => {
+    test("reads what it needs from the existing resources", async () => {
         assert.equal(await unwrap(existing.storageAccountName), "stshared01");
         assert.equal(await unwrap(existing.acrName), "acrshared01");
         assert.equal(await unwrap(existing.acrLoginServer), "acrshared01.azurecr.io");
@@ -207,7 +207,7 @@ describe("AmlWorkspace: existing resources by id", () => {
 });
 
 describe("AmlWorkspace: destroy, then up again (purge-protected key vault)", () => {
-    it("keyVaultRecoverSoftDeleted recovers the soft-deleted vault instead of failing on its name", async () => {
+    test("keyVaultRecoverSoftDeleted recovers the soft-deleted vault instead of failing on its name", async () => {
         const again = new AmlWorkspace("again", {
             location: "westeurope",
             resourceGroupName: "rg-again",

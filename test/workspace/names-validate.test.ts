@@ -3,20 +3,14 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, test } from "node:test";
 import { ValidationError, ValidationProblem } from "../../components/common/validation";
 import { AmlWorkspaceArgs } from "../../components/workspace/args";
 import {
-    APP_INSIGHTS_NAME,
-    CONTAINER_REGISTRY_NAME,
     deriveNames,
     deriveResourceGroupName,
-    KEY_VAULT_NAME,
-    LOG_ANALYTICS_NAME,
     nameSuffix,
-    RESOURCE_GROUP_NAME,
-    STORAGE_ACCOUNT_NAME,
-    WORKSPACE_NAME,
+    WORKSPACE_NAME_RULES as RULES,
 } from "../../components/workspace/names";
 import { validateAmlWorkspaceArgs } from "../../components/workspace/validate";
 
@@ -35,7 +29,7 @@ function problems(args: Record<string, unknown>): [string, unknown, string][] {
 }
 
 describe("derived names", () => {
-    it("the suffix is a stable hash of subscription, resource group and component name", () => {
+    test("the suffix is a stable hash of subscription, resource group and component name", () => {
         const s = nameSuffix(SUB, "rg-ml", "ml");
         assert.match(s, /^[0-9a-f]{8}$/);
         assert.equal(
@@ -48,7 +42,7 @@ describe("derived names", () => {
         assert.notEqual(s, nameSuffix(SUB, "rg-ml", "ml2"));
     });
 
-    it("every derived name satisfies its Azure rule, for awkward component names too", () => {
+    test("every derived name satisfies its Azure rule, for awkward component names too", () => {
         for (const n of [
             "ml",
             "My Workspace!",
@@ -59,12 +53,12 @@ describe("derived names", () => {
             "ws_01",
         ]) {
             const d = deriveNames(n, nameSuffix(SUB, "rg", n), "rg");
-            assert.match(d.storageAccountName, STORAGE_ACCOUNT_NAME, n);
-            assert.match(d.containerRegistryName, CONTAINER_REGISTRY_NAME, n);
-            assert.match(d.keyVaultName, KEY_VAULT_NAME, n);
-            assert.match(d.workspaceName, WORKSPACE_NAME, n);
-            assert.match(d.logAnalyticsWorkspaceName, LOG_ANALYTICS_NAME, n);
-            assert.match(d.applicationInsightsName, APP_INSIGHTS_NAME, n);
+            assert.match(d.storageAccountName, RULES.storageAccountName.pattern, n);
+            assert.match(d.containerRegistryName, RULES.containerRegistryName.pattern, n);
+            assert.match(d.keyVaultName, RULES.keyVaultName.pattern, n);
+            assert.match(d.workspaceName, RULES.workspaceName.pattern, n);
+            assert.match(d.logAnalyticsWorkspaceName, RULES.logAnalyticsWorkspaceName.pattern, n);
+            assert.match(d.applicationInsightsName, RULES.applicationInsightsName.pattern, n);
         }
         assert.deepEqual(deriveNames("ml", "1a2b3c4d", "rg"), {
             resourceGroupName: "rg",
@@ -76,25 +70,27 @@ describe("derived names", () => {
             applicationInsightsName: "ml-appi",
         });
         assert.equal(deriveResourceGroupName("ml", "dev"), "ml-dev-rg");
-        assert.match(deriveResourceGroupName("my ws", "prod"), RESOURCE_GROUP_NAME);
+        assert.match(deriveResourceGroupName("my ws", "prod"), RULES.resourceGroupName.pattern);
     });
 });
 
 describe("validateAmlWorkspaceArgs", () => {
-    it("accepts the minimal args and plans to create everything", () => {
+    test("accepts the minimal args and plans to create everything", () => {
         assert.deepEqual(validateAmlWorkspaceArgs({ location: "westeurope" }), {
-            createResourceGroup: true,
-            createStorage: true,
-            createKeyVault: true,
+            existing: {
+                resourceGroupName: undefined,
+                storageAccountId: undefined,
+                keyVaultId: undefined,
+                applicationInsightsId: undefined,
+                containerRegistryId: undefined,
+            },
             createLogAnalytics: true,
-            createApplicationInsights: true,
-            createRegistry: true,
             keyVaultEnablePurgeProtection: true,
             keyVaultRecoverSoftDeleted: false,
         });
     });
 
-    it("location is required and a region name", () => {
+    test("location is required and a region name", () => {
         assert.deepEqual(problems({}), [
             ["location", undefined, "is required (the Azure region, e.g. westeurope)"],
         ]);
@@ -103,7 +99,7 @@ describe("validateAmlWorkspaceArgs", () => {
         ]);
     });
 
-    it("names given as plain strings follow the Azure rules", () => {
+    test("names given as plain strings follow the Azure rules", () => {
         assert.deepEqual(
             problems({
                 location: "westeurope",
@@ -130,12 +126,12 @@ describe("validateAmlWorkspaceArgs", () => {
                 [
                     "storageAccountName",
                     "St-Account",
-                    "must be 3-24 lowercase letters and digits (globally unique)",
+                    "must be 3-24 lowercase letters and digits (a globally unique storage account name)",
                 ],
                 [
                     "containerRegistryName",
                     "acr",
-                    "must be 5-50 letters and digits (globally unique)",
+                    "must be 5-50 letters and digits (a globally unique container registry name, without .azurecr.io)",
                 ],
                 [
                     "keyVaultName",
@@ -162,7 +158,7 @@ describe("validateAmlWorkspaceArgs", () => {
         );
     });
 
-    it("an existing resource id excludes a name for a new one, and must have the right type", () => {
+    test("an existing resource id excludes a name for a new one, and must have the right type", () => {
         assert.deepEqual(
             problems({
                 location: "westeurope",
@@ -179,13 +175,13 @@ describe("validateAmlWorkspaceArgs", () => {
                 [
                     "keyVaultId",
                     id("Microsoft.Storage/storageAccounts", "st1"),
-                    "must be a resource id of the form /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>",
+                    "must be a key vault resource id: /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.KeyVault/vaults/<name>",
                 ],
             ],
         );
     });
 
-    it("settings of resources that are not created are errors", () => {
+    test("settings of resources that are not created are errors", () => {
         assert.deepEqual(
             problems({
                 location: "westeurope",
@@ -215,7 +211,7 @@ describe("validateAmlWorkspaceArgs", () => {
         );
     });
 
-    it("documented values and ranges", () => {
+    test("documented values and ranges", () => {
         assert.deepEqual(
             problems({
                 location: "westeurope",
@@ -251,7 +247,7 @@ describe("validateAmlWorkspaceArgs", () => {
         );
     });
 
-    it("datastore auth, identity and purge protection rules", () => {
+    test("datastore auth, identity and purge protection rules", () => {
         assert.deepEqual(
             problems({
                 location: "westeurope",
@@ -274,7 +270,7 @@ describe("validateAmlWorkspaceArgs", () => {
             [
                 "userAssignedIdentityId",
                 "uai",
-                "must be a resource id of the form /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>",
+                "must be a user-assigned identity resource id: /subscriptions/<subscription-id>/resourceGroups/<rg>/providers/Microsoft.ManagedIdentity/userAssignedIdentities/<name>",
             ],
         ]);
         assert.deepEqual(

@@ -1,8 +1,9 @@
 /**
- * The router's Kubernetes backend (DESIGN §5, R21): discovers model services by watching, in each
- * watched namespace, the model Deployments, their Services' EndpointSlices and their auth Secrets
- * (the contract of components/webservice/contract.ts), and scales them through the Deployment
- * scale subresource (R29–R32). It uses only the rights of `ROUTER_RBAC.serviceNamespaceRules`.
+ * The router's Kubernetes backend (docs/design.md §5, R21): discovers model services by watching,
+ * in each watched namespace, the model Deployments, their Services' EndpointSlices and their auth
+ * Secrets (the contract of components/webservice/contract.ts), and scales them through the
+ * Deployment scale subresource (R29–R32). It uses only the rights of
+ * `ROUTER_RBAC.serviceNamespaceRules`.
  *
  * Every watch event marks the state dirty; one reconcile pass (a microtask later, so a re-list's
  * burst is one pass) recomputes the served services from the caches with the pure functions of

@@ -1,4 +1,7 @@
-/** The router's Kubernetes backend: discovery, keys and scaling of model services (DESIGN §5). */
+/**
+ * The router's Kubernetes backend: discovery, keys and scaling of model services
+ * (docs/design.md §5).
+ */
 export {
     KubernetesBackend,
     type KubernetesBackendOptions,

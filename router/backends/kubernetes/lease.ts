@@ -1,6 +1,6 @@
 /**
- * One scaler at a time (DESIGN §5, R21): leader election on a `coordination.k8s.io/v1` Lease in
- * the router namespace, with client-go's rules:
+ * One scaler at a time (docs/design.md §5, R21): leader election on a `coordination.k8s.io/v1`
+ * Lease in the router namespace, with client-go's rules:
  * - identity = the pod name; the Lease is created when absent, renewed while held;
  * - a Lease held by another pod is taken only once its record has stayed unchanged for a full
  *   lease duration *as observed locally* (monotonic clock, never a comparison of the holder's

@@ -1,5 +1,5 @@
 /**
- * One autoscaler for N router pods (DESIGN §5, R29-R34): a router extension that keeps the
+ * One autoscaler for N router pods (docs/design.md §5, R29-R34): a router extension that keeps the
  * service definitions it sees from the backend, competes for the scaler Lease, and only while it
  * leads runs an {@link AutoscalerLoop} over the fleet's load ({@link FleetRouting}) and the
  * backend. Each leadership term gets a new loop (fresh scale-down history) and its own peer

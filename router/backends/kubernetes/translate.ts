@@ -11,6 +11,7 @@ import { keyProblem, authMode, type WebserviceSettings } from "../../../componen
 import {
     AUTH_SECRET_ANNOTATION,
     MODEL_SERVER_PORT_NAME,
+    MODELS_ANNOTATION,
     SECRET_PRIMARY_KEY,
     SECRET_SECONDARY_KEY,
     SECRET_SIGNING_JWKS,
@@ -20,10 +21,17 @@ import {
     TOKEN_ISSUER,
     TOKEN_ISSUER_ANNOTATION,
     authSecretName,
+    parseModelsAnnotation,
     parseSettingsAnnotation,
     tokenAudience,
 } from "../../../components/webservice/contract";
-import type { JsonWebKeyLike, Replica, ServiceAuthConfig, ServiceDefinition } from "../../types";
+import type {
+    JsonWebKeyLike,
+    ModelRef,
+    Replica,
+    ServiceAuthConfig,
+    ServiceDefinition,
+} from "../../types";
 
 /** Label the EndpointSlice controller puts on every slice of a Service. */
 export const SLICE_SERVICE_NAME_LABEL = "kubernetes.io/service-name";
@@ -88,8 +96,8 @@ export function authSecretNameOf(d: DeploymentLike, service: string): string {
 
 /**
  * Validated settings from {@link SETTINGS_ANNOTATION}, with the same validator the component used
- * (DESIGN §3). Keys never come from the annotation (they live in the Secret, R36): any found there
- * are dropped.
+ * (docs/design.md §3). Keys never come from the annotation (they live in the Secret, R36): any
+ * found there are dropped.
  */
 export function readSettings(d: DeploymentLike): SettingsResult {
     const ref = objectRef(d);
@@ -209,6 +217,14 @@ export function readAuth(
     };
 }
 
+/** The models of {@link MODELS_ANNOTATION}; none (with a warning per bad entry) otherwise. */
+export function readModels(d: DeploymentLike): { models: ModelRef[]; warnings: string[] } {
+    const text = d.metadata?.annotations?.[MODELS_ANNOTATION];
+    if (text === undefined) return { models: [], warnings: [] };
+    const { models, problems } = parseModelsAnnotation(text);
+    return { models, warnings: problems.map((p) => `Deployment ${objectRef(d)}: ${p}`) };
+}
+
 /** Deployment (+ its auth Secret, if found) → the definition the router serves. */
 export function translateDeployment(
     d: DeploymentLike,
@@ -217,10 +233,11 @@ export function translateDeployment(
     const s = readSettings(d);
     if (!s.ok) return s;
     const { auth, warnings } = readAuth(d, s.settings, secret);
+    const models = readModels(d);
     return {
         ok: true,
-        definition: { name: s.settings.name, settings: s.settings, auth },
-        warnings: [...s.warnings, ...warnings],
+        definition: { name: s.settings.name, settings: s.settings, auth, models: models.models },
+        warnings: [...s.warnings, ...warnings, ...models.warnings],
     };
 }
 

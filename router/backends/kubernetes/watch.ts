@@ -4,8 +4,9 @@
  * List, then watch from the list's resourceVersion; a watch that ends normally is resumed from the
  * last resourceVersion seen. On 410 Gone or any error it re-lists with backoff (500 ms doubling to
  * 15 s) and reports only the DIFF against the cache (upserts, removals). The cache is never cleared
- * on an error, so what the router knows keeps serving while the API server is away (DESIGN §5: no
- * request lost). client-node's ListWatch stops on errors and re-reports everything, hence this.
+ * on an error, so what the router knows keeps serving while the API server is away
+ * (docs/design.md §5: no request lost). client-node's ListWatch stops on errors and re-reports
+ * everything, hence this.
  */
 import * as k8s from "@kubernetes/client-node";
 import { setTimeout as sleep } from "node:timers/promises";

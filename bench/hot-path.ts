@@ -1,0 +1,458 @@
+/**
+ * Hot-path benchmark (issue 16; run by hand, prints numbers, asserts nothing):
+ *
+ *   npm run build && npx tsx bench/hot-path.ts [--duration 10] [--repeat 3] [--only name,name]
+ *
+ * Needs Debian `wrk`, `nginx-light` and `taskset`. Every target proxies the same key-protected
+ * POST (a 40-byte JSON body) to the same no-op replica (nginx `return 200`) on loopback:
+ * - `nginx`: nginx as a plain reverse proxy (1 worker, upstream keepalive) — the floor;
+ * - `bare-node`: a 10-line undici proxy that checks the key — what a Node proxy costs at least;
+ * - `router`: the router bundle the cluster image runs (`node dist/router-image/router.js`), with
+ *   a static backend (the only difference from the pod: no watch, which is off the hot path),
+ *   access log to a file and metrics on (the defaults users run with), then with both off;
+ * - `serve`: `amlaks serve` (the local runtime's router) with a no-op Node model server as
+ *   `--replica-command`, console output to a file, then with `--log-format json`.
+ * Each target runs alone, pinned on CPU 1; wrk and the replica share CPU 0. Reported per target:
+ * requests/s and p50/p99 at 16 connections (closed loop, as fast as it goes), CPU µs per request
+ * (utime+stime of the proxy process from /proc over the measured run, divided by requests), and
+ * p50/p99 at 1 connection minus the replica's own (the latency the proxy adds).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const REPO = resolve(__dirname, "..");
+const KEY = "bench-key-0123456789abcdef0123456789ab";
+const BODY = JSON.stringify({ data: [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]] });
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+const argv = process.argv.slice(2);
+function flag(name: string, fallback: string): string {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+}
+const DURATION = Number(flag("duration", "10"));
+const REPEAT = Number(flag("repeat", "3"));
+const ONLY = flag("only", "")
+    .split(",")
+    .filter((s) => s.length > 0);
+
+// ---- the bare proxy (run as a child: `tsx bench/hot-path.ts bare-node <port> <target>`) -------
+
+async function bareNode(port: number, target: string): Promise<void> {
+    const { Pool } = await import("undici");
+    const pool = new Pool(target, { connections: 64 });
+    http.createServer((req, res) => {
+        if (req.headers.authorization !== `Bearer ${KEY}`) {
+            res.writeHead(401).end();
+            return;
+        }
+        pool.request({ method: "POST", path: "/score", body: req, headers: req.headers }).then(
+            (up) => {
+                res.writeHead(up.statusCode, up.headers as http.OutgoingHttpHeaders);
+                up.body.pipe(res);
+            },
+            () => res.writeHead(502).end(),
+        );
+    }).listen(port, "127.0.0.1", () => process.send?.("ready"));
+}
+
+/** The model server `serve` starts: answers GET / (ready) and POST /score. */
+const NOOP_REPLICA = `
+const http = require("node:http");
+http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+        const body = req.method === "GET" ? "Healthy" : '{"result":[1]}';
+        res.writeHead(200, { "content-type": "application/json", "content-length": body.length });
+        res.end(body);
+    });
+}).listen(Number(process.env.SERVER_PORT), process.env.SERVER_HOST || "127.0.0.1");
+`;
+
+// ---- processes -------------------------------------------------------------------------------
+
+const children: ChildProcess[] = [];
+let tmp = "";
+
+function freePort(): Promise<number> {
+    return new Promise((resolvePort) => {
+        const s = http.createServer();
+        s.listen(0, "127.0.0.1", () => {
+            const p = (s.address() as AddressInfo).port;
+            s.close(() => resolvePort(p));
+        });
+    });
+}
+
+function pinnedSpawn(
+    cpu: number,
+    cmd: string,
+    args: string[],
+    opts: { env?: NodeJS.ProcessEnv; stdout?: string; ipc?: boolean } = {},
+): ChildProcess {
+    const out = opts.stdout ? openOut(opts.stdout) : "ignore";
+    const child = spawn("taskset", ["-c", String(cpu), cmd, ...args], {
+        env: { ...process.env, ...opts.env },
+        stdio: ["ignore", out, "inherit", ...(opts.ipc ? ["ipc" as const] : [])],
+    });
+    children.push(child);
+    return child;
+}
+
+function openOut(file: string): number {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return (require("node:fs") as typeof import("node:fs")).openSync(file, "w");
+}
+
+async function waitHttp(url: string, headers: Record<string, string> = {}): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+        const ok = await new Promise<boolean>((done) => {
+            const req = http.request(url, { method: "POST", headers }, (res) => {
+                res.resume();
+                done(res.statusCode === 200);
+            });
+            req.on("error", () => done(false));
+            req.end(BODY);
+        });
+        if (ok) return;
+        if (Date.now() > deadline) throw new Error(`${url} never answered 200`);
+        await new Promise((r) => setTimeout(r, 200));
+    }
+}
+
+function nginxConf(name: string, port: number, body: string): string {
+    const conf = join(tmp, `${name}.conf`);
+    writeFileSync(
+        conf,
+        `worker_processes 1;
+daemon off;
+master_process off;
+pid ${join(tmp, `${name}.pid`)};
+error_log ${join(tmp, `${name}.err`)} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${tmp}/${name}-body;
+  proxy_temp_path ${tmp}/${name}-proxy;
+  fastcgi_temp_path ${tmp}/${name}-fcgi;
+  uwsgi_temp_path ${tmp}/${name}-uwsgi;
+  scgi_temp_path ${tmp}/${name}-scgi;
+  keepalive_requests 1000000;
+  ${body.replace("PORT", String(port))}
+}
+`,
+    );
+    return conf;
+}
+
+/** CPU seconds (user + system) a process has used. */
+function cpuSeconds(pid: number): number {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+interface WrkResult {
+    readonly requests: number;
+    readonly rps: number;
+    readonly p50Ms: number;
+    readonly p99Ms: number;
+    readonly non2xx: number;
+}
+
+function wrk(url: string, connections: number, seconds: number): WrkResult {
+    const script = join(tmp, "post.lua");
+    writeFileSync(
+        script,
+        `wrk.method = "POST"
+wrk.body = '${BODY}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer ${KEY}"
+`,
+    );
+    const r = spawnSync(
+        "taskset",
+        [
+            "-c",
+            "0",
+            "wrk",
+            "-t1",
+            `-c${connections}`,
+            `-d${seconds}s`,
+            "--latency",
+            "-s",
+            script,
+            url,
+        ],
+        { encoding: "utf8" },
+    );
+    const out = r.stdout;
+    const ms = (label: string): number => {
+        const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(out);
+        if (!m) throw new Error(`wrk output without ${label}:\n${out}${r.stderr}`);
+        const v = Number(m[1]);
+        return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
+    };
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
+    return {
+        requests,
+        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+        p50Ms: ms("50%"),
+        p99Ms: ms("99%"),
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    };
+}
+
+// ---- targets -----------------------------------------------------------------------------------
+
+interface Target {
+    readonly name: string;
+    /** Starts the proxy; resolves its URL and the pid whose CPU is counted. */
+    start(replica: string): Promise<{ url: string; pid: number }>;
+}
+
+const SCORE = "/api/v1/service/bench/score";
+
+function routerTarget(name: string, env: Record<string, string>): Target {
+    return {
+        name,
+        async start(replica) {
+            const bundle = join(REPO, "dist", "router-image", "router.js");
+            if (!existsSync(bundle)) throw new Error("run `npm run build` first (router bundle)");
+            const port = await freePort();
+            const services = join(tmp, `${name}-services.json`);
+            writeFileSync(
+                services,
+                JSON.stringify({
+                    services: [
+                        {
+                            settings: {
+                                name: "bench",
+                                authEnabled: true,
+                                primaryKey: KEY,
+                                secondaryKey: `${KEY}-2`,
+                                replicaMaxConcurrentRequests: 64,
+                                maxRequestWaitTime: 5000,
+                            },
+                            replicas: [{ id: "bench-0", url: replica }],
+                        },
+                    ],
+                }),
+            );
+            const child = pinnedSpawn(1, process.execPath, [bundle], {
+                stdout: join(tmp, `${name}.log`),
+                env: {
+                    ROUTER_BACKEND: "static",
+                    ROUTER_SERVICES_FILE: services,
+                    ROUTER_HOST: "127.0.0.1",
+                    ROUTER_HTTP_PORT: String(port),
+                    ROUTER_METRICS_PORT: String(await freePort()),
+                    ...env,
+                },
+            });
+            const url = `http://127.0.0.1:${port}${SCORE}`;
+            await waitHttp(url, { authorization: `Bearer ${KEY}` });
+            return { url, pid: child.pid! };
+        },
+    };
+}
+
+function serveTarget(name: string, extra: string[]): Target {
+    return {
+        name,
+        async start() {
+            const cli = join(REPO, "dist", "runtime", "cli.js");
+            if (!existsSync(cli))
+                throw new Error("run `npm run build` first (dist/runtime/cli.js)");
+            const dir = mkdtempSync(join(tmp, "serve-"));
+            writeFileSync(join(dir, "replica.js"), NOOP_REPLICA);
+            writeFileSync(
+                join(dir, "score.py"),
+                "def init():\n    pass\ndef run(data):\n    return data\n",
+            );
+            writeFileSync(
+                join(dir, "settings.json"),
+                JSON.stringify({
+                    name: "bench",
+                    authEnabled: true,
+                    primaryKey: KEY,
+                    secondaryKey: `${KEY}-2`,
+                    numReplicas: 1,
+                    replicaMaxConcurrentRequests: 64,
+                    maxRequestWaitTime: 5000,
+                }),
+            );
+            const port = await freePort();
+            const child = pinnedSpawn(
+                1,
+                process.execPath,
+                [
+                    cli,
+                    "serve",
+                    "--entry-script",
+                    join(dir, "score.py"),
+                    "--settings",
+                    join(dir, "settings.json"),
+                    "--port",
+                    String(port),
+                    "--replica-command",
+                    `${process.execPath} ${join(dir, "replica.js")}`,
+                    ...extra,
+                ],
+                { stdout: join(tmp, `${name}.log`) },
+            );
+            const url = `http://127.0.0.1:${port}${SCORE}`;
+            await waitHttp(url, { authorization: `Bearer ${KEY}` });
+            return { url, pid: child.pid! };
+        },
+    };
+}
+
+const TARGETS: Target[] = [
+    {
+        name: "nginx",
+        async start(replica) {
+            const port = await freePort();
+            const conf = nginxConf(
+                "proxy",
+                port,
+                `upstream replica { server ${new URL(replica).host}; keepalive 64; }
+  server { listen 127.0.0.1:PORT; location / {
+    if ($http_authorization != "Bearer ${KEY}") { return 401; }
+    proxy_pass http://replica; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+            );
+            const child = pinnedSpawn(1, "nginx", ["-c", conf, "-e", join(tmp, "proxy.err")]);
+            const url = `http://127.0.0.1:${port}${SCORE}`;
+            await waitHttp(url, { authorization: `Bearer ${KEY}` });
+            return { url, pid: child.pid! };
+        },
+    },
+    {
+        name: "bare-node",
+        async start(replica) {
+            const port = await freePort();
+            const child = pinnedSpawn(
+                1,
+                process.execPath,
+                ["--import", "tsx", __filename, "bare-node", String(port), replica],
+                { ipc: true },
+            );
+            await new Promise((r) => child.once("message", r));
+            const url = `http://127.0.0.1:${port}${SCORE}`;
+            return { url, pid: child.pid! };
+        },
+    },
+    routerTarget("router", {}),
+    routerTarget("router-quiet", { ROUTER_ACCESS_LOG: "false", ROUTER_METRICS: "false" }),
+    serveTarget("serve", []),
+    serveTarget("serve-json", ["--log-format", "json"]),
+];
+
+/** taskset starts the real process as its child: find it (the pid whose CPU counts). */
+function leafPid(pid: number): number {
+    for (let i = 0; i < 20; i++) {
+        const kids = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+            .stdout.trim()
+            .split("\n")
+            .filter(Boolean);
+        // taskset execs in place, so usually pid is already the process; nginx/node have no child.
+        if (kids.length === 0) return pid;
+        const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+        if (comm !== "taskset") return pid;
+        pid = Number(kids[0]);
+    }
+    return pid;
+}
+
+function median(xs: number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+    tmp = mkdtempSync(join(tmpdir(), "amlaks-hot-path-"));
+    const replicaPort = await freePort();
+    pinnedSpawn(0, "nginx", [
+        "-c",
+        nginxConf(
+            "replica",
+            replicaPort,
+            `server { listen 127.0.0.1:PORT; location / { return 200 '{"result":[1]}'; } }`,
+        ),
+        "-e",
+        join(tmp, "replica.err"),
+    ]);
+    const replica = `http://127.0.0.1:${replicaPort}`;
+    await waitHttp(`${replica}/score`);
+    const base = wrk(`${replica}/score`, 1, Math.min(DURATION, 5));
+    console.log(
+        `replica alone, 1 connection: p50 ${base.p50Ms.toFixed(3)} ms, p99 ${base.p99Ms.toFixed(3)} ms`,
+    );
+    console.log(
+        "target        | req/s (16 conn) | p50 / p99 ms (16) | CPU µs/req | added p50 / p99 ms (1 conn)",
+    );
+    for (const target of TARGETS) {
+        if (ONLY.length > 0 && !ONLY.includes(target.name)) continue;
+        const { url, pid: started } = await target.start(replica);
+        const pid = leafPid(started);
+        wrk(url, 16, 2); // warm-up: JIT, connection pools
+        const runs: { rps: number; p50: number; p99: number; cpuUs: number }[] = [];
+        for (let i = 0; i < REPEAT; i++) {
+            const before = cpuSeconds(pid);
+            const r = wrk(url, 16, DURATION);
+            const cpu = cpuSeconds(pid) - before;
+            if (r.non2xx > 0) throw new Error(`${target.name}: ${r.non2xx} non-2xx answers`);
+            runs.push({ rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: (cpu / r.requests) * 1e6 });
+        }
+        const one = wrk(url, 1, Math.min(DURATION, 5));
+        const line = [
+            target.name.padEnd(13),
+            median(runs.map((r) => r.rps))
+                .toFixed(0)
+                .padStart(15),
+            `${median(runs.map((r) => r.p50)).toFixed(2)} / ${median(runs.map((r) => r.p99)).toFixed(2)}`.padStart(
+                17,
+            ),
+            median(runs.map((r) => r.cpuUs))
+                .toFixed(1)
+                .padStart(10),
+            `${(one.p50Ms - base.p50Ms).toFixed(3)} / ${(one.p99Ms - base.p99Ms).toFixed(3)}`.padStart(
+                27,
+            ),
+        ];
+        console.log(line.join(" | "));
+        if (REPEAT > 1)
+            console.log(
+                `${" ".repeat(13)}   runs: ${runs.map((r) => `${r.rps.toFixed(0)} rps ${r.cpuUs.toFixed(1)} µs`).join(", ")}`,
+            );
+        const child = children.find((c) => c.pid === started);
+        child?.kill("SIGTERM");
+        await new Promise((r) => setTimeout(r, 500));
+    }
+}
+
+function cleanup(): void {
+    for (const c of children) c.kill("SIGKILL");
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+}
+
+if (argv[0] === "bare-node") {
+    void bareNode(Number(argv[1]), argv[2]!);
+} else {
+    main().then(
+        () => {
+            cleanup();
+            process.exit(0);
+        },
+        (err: unknown) => {
+            console.error(err);
+            cleanup();
+            process.exit(1);
+        },
+    );
+}
