@@ -238,3 +238,48 @@ export const NAME_RULES = {
         rule: "must be 5-50 letters and digits (a globally unique container registry name, without .azurecr.io)",
     },
 } as const satisfies Record<string, NameRule>;
+
+/**
+ * A plain, non-empty list of distinct namespace names (`routerWatchNamespaces`,
+ * `routerMetricsNamespaces`). `why` says why it must be plain, `unsetMeans` what leaving it unset
+ * does; `extra` returns a rule an item breaks beyond the name rule, if any.
+ */
+export function checkNamespaceList(
+    p: Problems,
+    field: string,
+    value: unknown,
+    why: string,
+    unsetMeans: string,
+    extra?: (name: string) => string | undefined,
+): string[] | undefined {
+    if (!isSet(value)) return undefined;
+    if (isUnresolved(value)) {
+        p.add(field, UNRESOLVED, `must be a plain list of namespace names: ${why}`);
+        return undefined;
+    }
+    if (!Array.isArray(value) || value.length === 0) {
+        p.add(
+            field,
+            value,
+            `must be a non-empty list of namespace names (leave it unset for ${unsetMeans})`,
+        );
+        return undefined;
+    }
+    const seen = new Set<string>();
+    let ok = true;
+    value.forEach((v: unknown, i) => {
+        const itemField = `${field}[${i}]`;
+        const broken =
+            typeof v !== "string" || !NAME_RULES.namespace.pattern.test(v)
+                ? NAME_RULES.namespace.rule
+                : seen.has(v)
+                  ? "is listed twice"
+                  : extra?.(v);
+        if (broken !== undefined) {
+            p.add(itemField, isUnresolved(v) ? UNRESOLVED : v, broken);
+            ok = false;
+        }
+        if (typeof v === "string") seen.add(v);
+    });
+    return ok ? (value as string[]) : undefined;
+}

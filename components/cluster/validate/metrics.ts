@@ -6,10 +6,10 @@
 import {
     type ArgBag,
     checkBoolean,
+    checkNamespaceList,
     isSet,
     isUnresolved,
     mustBePlain,
-    NAME_RULES,
     onlyWithRule,
     type Problems,
     UNRESOLVED,
@@ -83,36 +83,11 @@ export function checkRouterMetrics({ p, a }: CheckContext): RouterMetricsChoice 
 
 /** `routerMetricsNamespaces`: a plain, non-empty list of distinct namespace names. */
 function checkMetricsNamespaces(p: Problems, a: ArgBag): string[] | undefined {
-    const value = a.routerMetricsNamespaces;
-    if (!isSet(value)) return undefined;
-    if (isUnresolved(value)) {
-        p.add(
-            "routerMetricsNamespaces",
-            UNRESOLVED,
-            "must be a plain list of namespace names: they go into the NetworkPolicy",
-        );
-        return undefined;
-    }
-    if (!Array.isArray(value) || value.length === 0) {
-        p.add(
-            "routerMetricsNamespaces",
-            value,
-            "must be a non-empty list of namespace names (leave it unset for no NetworkPolicy)",
-        );
-        return undefined;
-    }
-    const seen = new Set<string>();
-    let ok = true;
-    value.forEach((v: unknown, i) => {
-        const field = `routerMetricsNamespaces[${i}]`;
-        if (typeof v !== "string" || !NAME_RULES.namespace.pattern.test(v)) {
-            p.add(field, isUnresolved(v) ? UNRESOLVED : v, NAME_RULES.namespace.rule);
-            ok = false;
-        } else if (seen.has(v)) {
-            p.add(field, v, "is listed twice");
-            ok = false;
-        }
-        seen.add(v as string);
-    });
-    return ok ? (value as string[]) : undefined;
+    return checkNamespaceList(
+        p,
+        "routerMetricsNamespaces",
+        a.routerMetricsNamespaces,
+        "they go into the NetworkPolicy",
+        "no NetworkPolicy",
+    );
 }

@@ -1,13 +1,12 @@
 /** The router: its image (given, or built by the component), namespace and watched namespaces. */
 import {
     ArgBag,
+    checkNamespaceList,
     isSet,
-    isUnresolved,
     named,
     NAME_RULES,
     NameRule,
     Problems,
-    UNRESOLVED,
 } from "../../common/validation";
 import { imageReferenceRule, isImageReference } from "../../image/hash";
 import { CLUSTER_DEFAULTS } from "../defaults";
@@ -85,43 +84,15 @@ function checkWatchNamespaces(
     a: ArgBag,
     routerNamespace: string,
 ): string[] | undefined {
-    const value = a.routerWatchNamespaces;
-    if (!isSet(value)) return undefined;
-    if (isUnresolved(value)) {
-        p.add(
-            "routerWatchNamespaces",
-            UNRESOLVED,
-            "must be a plain list of namespace names: the component creates one Role in each",
-        );
-        return undefined;
-    }
-    if (!Array.isArray(value) || value.length === 0) {
-        p.add(
-            "routerWatchNamespaces",
-            value,
-            "must be a non-empty list of namespace names (leave it unset for the default namespace)",
-        );
-        return undefined;
-    }
-    const seen = new Set<string>();
-    let ok = true;
-    value.forEach((v: unknown, i) => {
-        const field = `routerWatchNamespaces[${i}]`;
-        if (typeof v !== "string" || !NAME_RULES.namespace.pattern.test(v)) {
-            p.add(field, isUnresolved(v) ? UNRESOLVED : v, NAME_RULES.namespace.rule);
-            ok = false;
-        } else if (seen.has(v)) {
-            p.add(field, v, "is listed twice");
-            ok = false;
-        } else if (v === routerNamespace) {
-            p.add(
-                field,
-                v,
-                "is the router's own namespace: model services need a namespace of their own (the router can read every Secret of a watched namespace)",
-            );
-            ok = false;
-        }
-        seen.add(v as string);
-    });
-    return ok ? (value as string[]) : undefined;
+    return checkNamespaceList(
+        p,
+        "routerWatchNamespaces",
+        a.routerWatchNamespaces,
+        "the component creates one Role in each",
+        "the default namespace",
+        (name) =>
+            name === routerNamespace
+                ? "is the router's own namespace: model services need a namespace of their own (the router can read every Secret of a watched namespace)"
+                : undefined,
+    );
 }
