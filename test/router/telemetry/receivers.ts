@@ -6,8 +6,7 @@
  * `http://` IngestionEndpoint into `https://`). Either can hang (never answer) to play a
  * stalled collector. Every raw body is kept so tests can search it for secrets.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
 import * as net from "node:net";
@@ -15,38 +14,18 @@ import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
+import { selfSignedCert as sharedSelfSignedCert } from "../../support/tls";
 
-/** A self-signed certificate for 127.0.0.1 (openssl CLI). */
+/** A self-signed certificate for 127.0.0.1 (test/support/tls.ts); its files are removed. */
 export function selfSignedCert(): { cert: string; key: string } {
     const dir = mkdtempSync(join(tmpdir(), "telemetry-tls-"));
     try {
-        execFileSync(
-            "openssl",
-            [
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                join(dir, "tls.key"),
-                "-out",
-                join(dir, "tls.crt"),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ],
-            { stdio: "ignore" },
-        );
-        return {
-            cert: readFileSync(join(dir, "tls.crt"), "utf8"),
-            key: readFileSync(join(dir, "tls.key"), "utf8"),
-        };
+        const { cert, key } = sharedSelfSignedCert({
+            dir,
+            cn: "127.0.0.1",
+            altNames: ["IP:127.0.0.1"],
+        });
+        return { cert, key };
     } finally {
         rmSync(dir, { recursive: true, force: true });
     }
