@@ -31,7 +31,17 @@ const PLAN: PlannedObject[] = [
     {
         suffix: "app",
         kind: "Deployment",
-        object: meta("app"),
+        // A spec, as every real Deployment has: newer SDKs refuse a Deployment without one.
+        object: {
+            ...meta("app"),
+            spec: {
+                selector: { matchLabels: { app: "app" } },
+                template: {
+                    metadata: { labels: { app: "app" } },
+                    spec: { containers: [{ name: "app", image: "app:1" }] },
+                },
+            },
+        },
         dependsOn: ["ns", "key"],
         ignoreChanges: ["spec.replicas"],
     },

@@ -15,6 +15,9 @@ import { BreezeReceiver, recordConnections, selfSignedCert, type Envelope } from
 
 const IKEY = "0f6a3c2e-1b2d-4e5f-8a9b-0c1d2e3f4a5b";
 const KEY = "azure-primary-key-0123456789abcdefgh";
+// Payload markers that cannot occur by chance in exported durations, ids or timestamps.
+const RESULT_MARKER = 0.7182818284590452;
+const ERROR_MARKER = "model-error-body-7f3e9c";
 
 const REQUEST = "Microsoft.ApplicationInsights.Request";
 const DEPENDENCY = "Microsoft.ApplicationInsights.RemoteDependency";
@@ -56,12 +59,12 @@ describe("Azure Monitor export to a local ingestion endpoint", { timeout: 60_000
                 },
             ],
         });
-        replica.behaviour = { status: 200, body: { result: [0.5] } };
+        replica.behaviour = { status: 200, body: { result: [RESULT_MARKER] } };
         const ok = await score(h.url, "insights", {
             headers: { authorization: `Bearer ${KEY}`, "x-ms-request-id": "ai-ok" },
         });
         assert.equal(ok.status, 200);
-        replica.behaviour = { status: 500, body: { message: "boom" }, runFailed: true };
+        replica.behaviour = { status: 500, body: { message: ERROR_MARKER }, runFailed: true };
         const failed = await score(h.url, "insights", {
             headers: { authorization: `Bearer ${KEY}`, "x-ms-request-id": "ai-fail" },
         });
@@ -154,7 +157,7 @@ describe("Azure Monitor export to a local ingestion endpoint", { timeout: 60_000
 
     test("no key, token or payload in what was sent", () => {
         const all = breeze.allText;
-        for (const s of [KEY, "Bearer", "boom", "0.5"])
+        for (const s of [KEY, "Bearer", ERROR_MARKER, String(RESULT_MARKER)])
             assert.ok(!all.includes(s), `${s} not exported`);
     });
 });
