@@ -1,24 +1,31 @@
 /**
  * Hot-path benchmark (issue 16; run by hand, prints numbers, asserts nothing):
  *
- *   npm run build && npx tsx bench/hot-path.ts [--duration 10] [--repeat 3] [--only name,name]
+ *   npm run bench:hot-path -- [--duration 5] [--repeat 5] [--only name,name] [--two-routers]
  *
  * Needs Debian `wrk`, `nginx-light` and `taskset`. Every target proxies the same key-protected
  * POST (a 40-byte JSON body) to the same no-op replica (nginx `return 200`) on loopback:
  * - `nginx`: nginx as a plain reverse proxy (1 worker, upstream keepalive) — the floor;
- * - `bare-node`: a 10-line undici proxy that checks the key — what a Node proxy costs at least;
+ * - `bare-node`: the least a Node proxy does: check the key, read the body, one undici
+ *   `Pool.request`, answer with the replica's status and body (reading whole bodies is cheaper
+ *   than piping streams: about 165 vs 230 µs here, so this is the stricter baseline);
  * - `router`: the router bundle the cluster image runs (`node dist/router-image/router.js`), with
  *   a static backend (the only difference from the pod: no watch, which is off the hot path),
- *   access log to a file and metrics on (the defaults users run with), then with both off;
+ *   access log and metrics on (the defaults users run with); `router-quiet`: both off;
  * - `serve`: `amlaks serve` (the local runtime's router) with a no-op Node model server as
- *   `--replica-command`, console output to a file, then with `--log-format json`.
- * Each target runs alone, pinned on CPU 1; wrk and the replica share CPU 0. Reported per target:
- * requests/s and p50/p99 at 16 connections (closed loop, as fast as it goes), CPU µs per request
- * (utime+stime of the proxy process from /proc over the measured run, divided by requests), and
- * p50/p99 at 1 connection minus the replica's own (the latency the proxy adds).
+ *   `--replica-command`; `serve-json`: with `--log-format json --access-log`.
+ * Processes' stdout goes through a pipe to a `cat` on the load CPU, as a container's stdout goes to
+ * the container runtime. Each proxy is pinned on CPU 1; wrk, the replica and `cat` share CPU 0.
+ * Rounds are interleaved (every target once per round), so a slow spell of a shared machine hits
+ * all targets alike. Reported per target: CPU µs per request (utime+stime of the proxy process
+ * from /proc over a measured run, divided by requests; median and min over rounds) and its ratio
+ * to bare-node's, requests/s and p50/p99 at 16 connections (closed loop), and p50/p99 at 1
+ * connection minus the replica's own (the latency the proxy adds).
+ * `--two-routers`: also two router processes, one per CPU, each loaded by its own wrk — what a
+ * second core (or pod) adds, and whether per-request CPU stays the same with no shared state.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -34,8 +41,9 @@ function flag(name: string, fallback: string): string {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
 }
-const DURATION = Number(flag("duration", "10"));
-const REPEAT = Number(flag("repeat", "3"));
+const DURATION = Number(flag("duration", "5"));
+const REPEAT = Number(flag("repeat", "5"));
+const TWO_ROUTERS = argv.includes("--two-routers");
 const ONLY = flag("only", "")
     .split(",")
     .filter((s) => s.length > 0);
@@ -46,17 +54,19 @@ async function bareNode(port: number, target: string): Promise<void> {
     const { Pool } = await import("undici");
     const pool = new Pool(target, { connections: 64 });
     http.createServer((req, res) => {
-        if (req.headers.authorization !== `Bearer ${KEY}`) {
-            res.writeHead(401).end();
-            return;
-        }
-        pool.request({ method: "POST", path: "/score", body: req, headers: req.headers }).then(
-            (up) => {
-                res.writeHead(up.statusCode, up.headers as http.OutgoingHttpHeaders);
-                up.body.pipe(res);
-            },
-            () => res.writeHead(502).end(),
-        );
+        if (req.headers.authorization !== `Bearer ${KEY}`) return void res.writeHead(401).end();
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+            const headers = { "content-type": "application/json" };
+            pool.request({ method: "POST", path: "/score", body: Buffer.concat(chunks), headers })
+                .then(async (up) => {
+                    const body = Buffer.from(await up.body.arrayBuffer());
+                    res.writeHead(up.statusCode, { "content-type": "application/json" });
+                    res.end(body);
+                })
+                .catch(() => res.writeHead(502).end());
+        });
     }).listen(port, "127.0.0.1", () => process.send?.("ready"));
 }
 
@@ -94,18 +104,24 @@ function pinnedSpawn(
     args: string[],
     opts: { env?: NodeJS.ProcessEnv; stdout?: string; ipc?: boolean } = {},
 ): ChildProcess {
-    const out = opts.stdout ? openOut(opts.stdout) : "ignore";
     const child = spawn("taskset", ["-c", String(cpu), cmd, ...args], {
         env: { ...process.env, ...opts.env },
-        stdio: ["ignore", out, "inherit", ...(opts.ipc ? ["ipc" as const] : [])],
+        stdio: [
+            "ignore",
+            opts.stdout ? "pipe" : "ignore",
+            "inherit",
+            ...(opts.ipc ? ["ipc" as const] : []),
+        ],
     });
     children.push(child);
+    if (opts.stdout) {
+        // The reader of the pipe runs on the load CPU, as a container runtime reads stdout.
+        const reader = spawn("taskset", ["-c", "0", "cat"], {
+            stdio: [child.stdout!, openSync(opts.stdout, "w"), "inherit"],
+        });
+        children.push(reader);
+    }
     return child;
-}
-
-function openOut(file: string): number {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return (require("node:fs") as typeof import("node:fs")).openSync(file, "w");
 }
 
 async function waitHttp(url: string, headers: Record<string, string> = {}): Promise<void> {
@@ -165,7 +181,7 @@ interface WrkResult {
     readonly non2xx: number;
 }
 
-function wrk(url: string, connections: number, seconds: number): WrkResult {
+function wrkArgs(url: string, connections: number, seconds: number, cpu: number): string[] {
     const script = join(tmp, "post.lua");
     writeFileSync(
         script,
@@ -175,37 +191,63 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer ${KEY}"
 `,
     );
-    const r = spawnSync(
-        "taskset",
-        [
-            "-c",
-            "0",
-            "wrk",
-            "-t1",
-            `-c${connections}`,
-            `-d${seconds}s`,
-            "--latency",
-            "-s",
-            script,
-            url,
-        ],
-        { encoding: "utf8" },
-    );
-    const out = r.stdout;
+    return [
+        "-c",
+        String(cpu),
+        "wrk",
+        "-t1",
+        `-c${connections}`,
+        `-d${seconds}s`,
+        "--latency",
+        "-s",
+        script,
+        url,
+    ];
+}
+
+function wrkResult(out: string, err: string): WrkResult {
     const ms = (label: string): number => {
         const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(out);
-        if (!m) throw new Error(`wrk output without ${label}:\n${out}${r.stderr}`);
+        if (!m) throw new Error(`wrk output without ${label}:\n${out}${err}`);
         const v = Number(m[1]);
         return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
     };
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
     return {
-        requests,
+        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
         rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
         p50Ms: ms("50%"),
         p99Ms: ms("99%"),
         non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
     };
+}
+
+/** wrk pinned on `cpu` (the load CPU, 0, unless two loads run at once). */
+function wrk(url: string, connections: number, seconds: number, cpu = 0): WrkResult {
+    const r = spawnSync("taskset", wrkArgs(url, connections, seconds, cpu), { encoding: "utf8" });
+    return wrkResult(r.stdout, r.stderr);
+}
+
+function wrkAsync(
+    url: string,
+    connections: number,
+    seconds: number,
+    cpu: number,
+): Promise<WrkResult> {
+    return new Promise((done, fail) => {
+        const c = spawn("taskset", wrkArgs(url, connections, seconds, cpu));
+        let out = "";
+        let err = "";
+        c.stdout.on("data", (d: Buffer) => (out += d.toString()));
+        c.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        c.on("error", fail);
+        c.on("close", () => {
+            try {
+                done(wrkResult(out, err));
+            } catch (e) {
+                fail(e as Error);
+            }
+        });
+    });
 }
 
 // ---- targets -----------------------------------------------------------------------------------
@@ -218,7 +260,7 @@ interface Target {
 
 const SCORE = "/api/v1/service/bench/score";
 
-function routerTarget(name: string, env: Record<string, string>): Target {
+function routerTarget(name: string, env: Record<string, string>, cpu = 1): Target {
     return {
         name,
         async start(replica) {
@@ -244,7 +286,7 @@ function routerTarget(name: string, env: Record<string, string>): Target {
                     ],
                 }),
             );
-            const child = pinnedSpawn(1, process.execPath, [bundle], {
+            const child = pinnedSpawn(cpu, process.execPath, [bundle], {
                 stdout: join(tmp, `${name}.log`),
                 env: {
                     ROUTER_BACKEND: "static",
@@ -350,7 +392,7 @@ const TARGETS: Target[] = [
     routerTarget("router", {}),
     routerTarget("router-quiet", { ROUTER_ACCESS_LOG: "false", ROUTER_METRICS: "false" }),
     serveTarget("serve", []),
-    serveTarget("serve-json", ["--log-format", "json"]),
+    serveTarget("serve-json", ["--log-format", "json", "--access-log"]),
 ];
 
 /** taskset starts the real process as its child: find it (the pid whose CPU counts). */
@@ -374,6 +416,24 @@ function median(xs: number[]): number {
     return s[Math.floor(s.length / 2)]!;
 }
 
+interface Run {
+    readonly rps: number;
+    readonly p50: number;
+    readonly p99: number;
+    readonly cpuUs: number;
+}
+
+/** One measured run of `seconds` at 16 connections against a started target. */
+function measure(url: string, pid: number, seconds: number, cpu = 0): Run {
+    const before = cpuSeconds(pid);
+    const r = wrk(url, 16, seconds, cpu);
+    const used = cpuSeconds(pid) - before;
+    if (r.non2xx > 0) throw new Error(`${url}: ${r.non2xx} non-2xx answers`);
+    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: (used / r.requests) * 1e6 };
+}
+
+const fixed = (n: number, d: number, w: number): string => n.toFixed(d).padStart(w);
+
 async function main(): Promise<void> {
     tmp = mkdtempSync(join(tmpdir(), "amlaks-hot-path-"));
     const replicaPort = await freePort();
@@ -393,47 +453,92 @@ async function main(): Promise<void> {
     console.log(
         `replica alone, 1 connection: p50 ${base.p50Ms.toFixed(3)} ms, p99 ${base.p99Ms.toFixed(3)} ms`,
     );
-    console.log(
-        "target        | req/s (16 conn) | p50 / p99 ms (16) | CPU µs/req | added p50 / p99 ms (1 conn)",
-    );
-    for (const target of TARGETS) {
-        if (ONLY.length > 0 && !ONLY.includes(target.name)) continue;
-        const { url, pid: started } = await target.start(replica);
-        const pid = leafPid(started);
+
+    // Every target runs (idle) for the whole bench, so rounds can interleave them.
+    const targets = TARGETS.filter((t) => ONLY.length === 0 || ONLY.includes(t.name));
+    const started: { name: string; url: string; pid: number; runs: Run[] }[] = [];
+    for (const target of targets) {
+        const { url, pid } = await target.start(replica);
+        started.push({ name: target.name, url, pid: leafPid(pid), runs: [] });
         wrk(url, 16, 2); // warm-up: JIT, connection pools
-        const runs: { rps: number; p50: number; p99: number; cpuUs: number }[] = [];
-        for (let i = 0; i < REPEAT; i++) {
-            const before = cpuSeconds(pid);
-            const r = wrk(url, 16, DURATION);
-            const cpu = cpuSeconds(pid) - before;
-            if (r.non2xx > 0) throw new Error(`${target.name}: ${r.non2xx} non-2xx answers`);
-            runs.push({ rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: (cpu / r.requests) * 1e6 });
-        }
-        const one = wrk(url, 1, Math.min(DURATION, 5));
-        const line = [
-            target.name.padEnd(13),
-            median(runs.map((r) => r.rps))
-                .toFixed(0)
-                .padStart(15),
-            `${median(runs.map((r) => r.p50)).toFixed(2)} / ${median(runs.map((r) => r.p99)).toFixed(2)}`.padStart(
-                17,
-            ),
-            median(runs.map((r) => r.cpuUs))
-                .toFixed(1)
-                .padStart(10),
-            `${(one.p50Ms - base.p50Ms).toFixed(3)} / ${(one.p99Ms - base.p99Ms).toFixed(3)}`.padStart(
-                27,
-            ),
-        ];
-        console.log(line.join(" | "));
-        if (REPEAT > 1)
-            console.log(
-                `${" ".repeat(13)}   runs: ${runs.map((r) => `${r.rps.toFixed(0)} rps ${r.cpuUs.toFixed(1)} µs`).join(", ")}`,
-            );
-        const child = children.find((c) => c.pid === started);
-        child?.kill("SIGTERM");
-        await new Promise((r) => setTimeout(r, 500));
     }
+    for (let round = 0; round < REPEAT; round++) {
+        for (const t of started) t.runs.push(measure(t.url, t.pid, DURATION));
+    }
+    const bare = started.find((t) => t.name === "bare-node");
+    const bareCpu = bare ? median(bare.runs.map((r) => r.cpuUs)) : undefined;
+    console.log(
+        `${REPEAT} interleaved rounds of ${DURATION} s; CPU µs/request: median (min); ratio: median / bare-node's median`,
+    );
+    console.log(
+        "target        | CPU µs/req (min) | × bare | req/s (16 conn) | p50 / p99 ms (16) | added p50 / p99 ms (1 conn)",
+    );
+    for (const t of started) {
+        const one = wrk(t.url, 1, Math.min(DURATION, 5));
+        const cpu = median(t.runs.map((r) => r.cpuUs));
+        const min = Math.min(...t.runs.map((r) => r.cpuUs));
+        console.log(
+            [
+                t.name.padEnd(13),
+                `${fixed(cpu, 1, 9)} (${fixed(min, 0, 4)})`,
+                bareCpu ? fixed(cpu / bareCpu, 2, 6) : "     -",
+                fixed(median(t.runs.map((r) => r.rps)), 0, 15),
+                `${median(t.runs.map((r) => r.p50)).toFixed(2)} / ${median(t.runs.map((r) => r.p99)).toFixed(2)}`.padStart(
+                    17,
+                ),
+                `${(one.p50Ms - base.p50Ms).toFixed(3)} / ${(one.p99Ms - base.p99Ms).toFixed(3)}`.padStart(
+                    27,
+                ),
+            ].join(" | "),
+        );
+        console.log(
+            `${" ".repeat(13)}   runs: ${t.runs.map((r) => `${r.cpuUs.toFixed(0)} µs ${r.rps.toFixed(0)} rps`).join(", ")}`,
+        );
+    }
+    if (TWO_ROUTERS)
+        await twoRouters(
+            replica,
+            started.find((t) => t.name === "router"),
+        );
+}
+
+/**
+ * Two router processes, one per CPU, each driven by its own wrk at the same time: the requests/s
+ * of both together against one alone, and each one's CPU per request (no shared state, so it
+ * should not grow). On a 2-core machine wrk and the replica compete with the routers for the
+ * same cores, so the sum is a floor of what a second core adds, not a ceiling.
+ */
+async function twoRouters(
+    replica: string,
+    one: { url: string; pid: number; runs: Run[] } | undefined,
+): Promise<void> {
+    const a = one ?? { ...(await routerTarget("router", {}, 1).start(replica)), runs: [] };
+    const b = await routerTarget("router-b", {}, 0).start(replica);
+    const pidA = leafPid(a.pid);
+    const pidB = leafPid(b.pid);
+    wrk(b.url, 16, 2);
+    const results: { rps: number; cpuUs: number }[][] = [];
+    for (let round = 0; round < REPEAT; round++) {
+        const alone = measure(a.url, pidA, DURATION);
+        const both = await Promise.all([
+            measureAsync(a.url, pidA, DURATION, 0),
+            measureAsync(b.url, pidB, DURATION, 1),
+        ]);
+        results.push([alone, ...both]);
+    }
+    const col = (i: number, k: "rps" | "cpuUs") => median(results.map((r) => r[i]![k]));
+    console.log(
+        `two router processes (one per CPU, a wrk each; ${REPEAT} rounds, medians): one alone ${col(0, "rps").toFixed(0)} req/s at ${col(0, "cpuUs").toFixed(1)} µs/req; both ${(col(1, "rps") + col(2, "rps")).toFixed(0)} req/s together (${col(1, "rps").toFixed(0)} + ${col(2, "rps").toFixed(0)}) at ${col(1, "cpuUs").toFixed(1)} and ${col(2, "cpuUs").toFixed(1)} µs/req`,
+    );
+}
+
+/** `measure` with wrk run asynchronously, so two loads can run at once. */
+async function measureAsync(url: string, pid: number, seconds: number, cpu: number): Promise<Run> {
+    const before = cpuSeconds(pid);
+    const r = await wrkAsync(url, 16, seconds, cpu);
+    const used = cpuSeconds(pid) - before;
+    if (r.non2xx > 0) throw new Error(`${url}: ${r.non2xx} non-2xx answers`);
+    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: (used / r.requests) * 1e6 };
 }
 
 function cleanup(): void {

@@ -7,7 +7,8 @@
  * request, when it settles. The autoscaler registers its own metrics on `registry`.
  * The list with meanings is in docs/router.md ("Metrics").
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { ServiceHistogram, ServiceStatusCounter } from "./metric-series";
 import { utilizationOf } from "./autoscaler/decide";
 import { OUTCOMES, type OutcomeReason } from "./outcomes";
 import type { ServiceLoad } from "./types";
@@ -45,10 +46,10 @@ const QUEUE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export class RouterMetrics {
     readonly registry: Registry;
     /** amlaks_router_requests_total{service,code}; code 499 = client closed the request. */
-    readonly requests: Counter<"service" | "code">;
-    readonly duration: Histogram<"service">;
-    readonly queueWait: Histogram<"service">;
-    readonly modelDuration: Histogram<"service">;
+    readonly requests: ServiceStatusCounter;
+    readonly duration: ServiceHistogram;
+    readonly queueWait: ServiceHistogram;
+    readonly modelDuration: ServiceHistogram;
     /** Requests the router answered itself or cut, by outcome reason (router/outcomes.ts). */
     readonly rejections: Counter<"service" | "reason">;
     readonly authFailures: Counter<"service">;
@@ -64,30 +65,27 @@ export class RouterMetrics {
         this.registry = registry;
         this.recording = opts.recording ?? true;
         const registers = [registry];
-        this.requests = new Counter({
+        // The four series updated on every request: cheaper than prom-client's own (metric-series.ts).
+        this.requests = new ServiceStatusCounter({
             name: "amlaks_router_requests_total",
             help: "Scoring and swagger requests by service and HTTP status (499: client closed).",
-            labelNames: ["service", "code"],
             registers,
         });
-        this.duration = new Histogram({
+        this.duration = new ServiceHistogram({
             name: "amlaks_router_request_duration_seconds",
             help: "Time from request arrival to the end of the response, including queue wait.",
-            labelNames: ["service"],
             buckets: LATENCY_BUCKETS,
             registers,
         });
-        this.queueWait = new Histogram({
+        this.queueWait = new ServiceHistogram({
             name: "amlaks_router_queue_wait_seconds",
             help: "Time a request waited for a free replica slot (0 when one was free; requests refused from the queue included).",
-            labelNames: ["service"],
             buckets: QUEUE_BUCKETS,
             registers,
         });
-        this.modelDuration = new Histogram({
+        this.modelDuration = new ServiceHistogram({
             name: "amlaks_router_model_duration_seconds",
             help: "Time from sending a request to a replica until its answer was complete (or the router cut it).",
-            labelNames: ["service"],
             buckets: LATENCY_BUCKETS,
             registers,
         });
@@ -179,10 +177,10 @@ export class RouterMetrics {
     /** Once per request, when it settles. `durationMs` is its whole time in the router. */
     settled(r: SettledRequest, durationMs: number): void {
         if (!this.recording) return;
-        const labels = { service: r.service };
-        this.requests.inc({ service: r.service, code: String(r.status) });
-        this.duration.observe(labels, durationMs / 1000);
-        if (r.queueMs !== undefined) this.queueWait.observe(labels, r.queueMs / 1000);
-        if (r.modelMs !== undefined) this.modelDuration.observe(labels, r.modelMs / 1000);
+        const service = r.service;
+        this.requests.inc(service, r.status);
+        this.duration.observe(service, durationMs / 1000);
+        if (r.queueMs !== undefined) this.queueWait.observe(service, r.queueMs / 1000);
+        if (r.modelMs !== undefined) this.modelDuration.observe(service, r.modelMs / 1000);
     }
 }

@@ -16,7 +16,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:
 import { performance } from "node:perf_hooks";
 import { SERVICE_NAME_PATTERN } from "../components/settings";
 import { timerDelay } from "./timers";
-import { accessLogger, createLogger, logAccess, type Logger } from "./log";
+import { accessLog, createLogger, type AccessLog, type Logger } from "./log";
 import { RouterMetrics, UNKNOWN_SERVICE_LABEL } from "./metrics";
 import type { ExchangeObserver } from "./observe";
 import { outcomeStatus, type OutcomeReason } from "./outcomes";
@@ -108,8 +108,12 @@ export interface RouterOptions {
      * reports it again sooner by removing it. @default 1000
      */
     readonly ejectMs?: number;
-    /** One JSON line per request. @default true */
-    readonly accessLog?: boolean;
+    /**
+     * One JSON line per request; `"failures"`: only the lines of failed requests (5xx but 503,
+     * logged at warn), so the others cost nothing (`amlaks serve` without `--access-log`).
+     * @default true
+     */
+    readonly accessLog?: boolean | "failures";
     /** Node process metrics in the registry. @default true */
     readonly defaultMetrics?: boolean;
     /** Per-request metrics and the /metrics endpoint; false turns both off. @default true */
@@ -147,8 +151,8 @@ export class Router implements BackendListener, RoutingControl {
     private readonly budget: BufferBudget;
     private readonly queueLimit: (concurrency: number, ready: number) => number;
     private readonly upstreamOptions: UpstreamOptions;
-    /** Where access lines go (router/log.ts accessLogger); undefined when access logs are off. */
-    private readonly accessLogger: Logger | undefined;
+    /** Where access lines go (router/log.ts accessLog); undefined when access logs are off. */
+    private readonly accessLog: AccessLog | undefined;
     private readonly observers: readonly ExchangeObserver[];
     /** Observers that threw already (logged once each). */
     private readonly observersLogged = new WeakSet<ExchangeObserver>();
@@ -188,7 +192,10 @@ export class Router implements BackendListener, RoutingControl {
             connectTimeoutMs: opts.connectTimeoutMs ?? 1000,
             keepAliveTimeoutMs: opts.upstreamKeepAliveMs ?? 1500,
         };
-        this.accessLogger = opts.accessLog === false ? undefined : accessLogger(this.logger);
+        this.accessLog =
+            opts.accessLog === false
+                ? undefined
+                : accessLog(this.logger, opts.accessLog === "failures" ? "warn" : undefined);
         this.observers = [...(opts.observers ?? [])];
         this.readyFlag = opts.ready ?? true;
         this.decoyAuth = {
@@ -529,7 +536,7 @@ export class Router implements BackendListener, RoutingControl {
         this.unsettled--;
         const durationMs = performance.now() - r.startedAt;
         this.metrics.settled(r, durationMs);
-        if (this.accessLogger) logAccess(this.accessLogger, r, durationMs);
+        this.accessLog?.write(r, durationMs);
         if (this.observers.length > 0) this.notify(r, durationMs);
         if (this.unsettled === 0) this.whenSettled?.();
     }

@@ -275,7 +275,8 @@ export async function startService(
             ],
             observers: [...(modelData?.observers ?? []), ...(telemetry?.observers ?? [])],
             logger,
-            router: { accessLog: true },
+            // Without --access-log the console shows only failed requests: build only their lines.
+            router: { accessLog: config.accessLog ? true : "failures" },
         });
     } catch (err) {
         await backend.stop().catch(() => undefined);

@@ -19,6 +19,9 @@ const HOP_BY_HOP_HEADERS = [
     "upgrade",
 ];
 
+/** `Connection` values that add no header name to drop. */
+const ONLY_HOP_BY_HOP = new Set(["keep-alive", "close", "upgrade"]);
+
 /** Hop-by-hop headers plus the ones the proxy sets itself (never forward the caller's key). */
 const DROPPED_REQUEST_HEADERS = new Set([
     ...HOP_BY_HOP_HEADERS,
@@ -120,6 +123,8 @@ export function requestIdFrom(headers: IncomingHttpHeaders): string {
 function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
     if (value === undefined) return undefined;
     const text = Array.isArray(value) ? value.join(",") : value;
+    // The usual values name no header besides the hop-by-hop ones, which are dropped anyway.
+    if (text.length <= 10 && ONLY_HOP_BY_HOP.has(text.toLowerCase())) return undefined;
     const out = new Set<string>();
     for (const t of text.split(",")) {
         const name = t.trim().toLowerCase();
@@ -170,12 +175,37 @@ function forwardedValue(value: string): string {
         : `"${value.replace(/["\\]/g, "\\$&")}"`;
 }
 
+/** The last element built: a connection's requests (and most clients') repeat it. */
+const lastForwarded = { clientIp: "", proto: "", host: "", value: "" };
+
 /**
  * The router's own `Forwarded` element (RFC 7239), replacing the caller's: nothing in front of
  * the router is trusted, and unlike X-Forwarded-For a client-written element could not be told
  * apart from the router's.
  */
 function forwardedElement(
+    clientIp: string | undefined,
+    proto: string,
+    host: string | undefined,
+): string {
+    const last = lastForwarded;
+    if (
+        last.value !== "" &&
+        last.clientIp === (clientIp ?? "") &&
+        last.proto === proto &&
+        last.host === (host ?? "")
+    ) {
+        return last.value;
+    }
+    const value = buildForwardedElement(clientIp, proto, host);
+    last.clientIp = clientIp ?? "";
+    last.proto = proto;
+    last.host = host ?? "";
+    last.value = value;
+    return value;
+}
+
+function buildForwardedElement(
     clientIp: string | undefined,
     proto: string,
     host: string | undefined,

@@ -5,10 +5,24 @@
  * are written.
  */
 import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import * as http from "node:http";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Authenticator, generateSigningKey, getToken } from "../../router/auth";
-import { LOG_LEVELS, createLogger } from "../../router/log";
+import pino from "pino";
+import {
+    LOG_FLUSH_MS,
+    LOG_LEVELS,
+    accessLog,
+    accessLogger,
+    cachedIsoTime,
+    createLogger,
+    logAccess,
+    msText,
+    type AccessLogSource,
+} from "../../router/log";
 import { optionsFromEnv } from "../../router/main";
 import { Router } from "../../router/router";
 import { RouterServer } from "../../router/server";
@@ -19,6 +33,7 @@ const KEY = "access-log-primary-key-0123456789abcdef";
 const ISSUER = "amlaks://access-log-test";
 const PAYLOAD = "PAYLOAD-MARKER-7f3e9c";
 const QUERY_SECRET = "QUERY-MARKER-51ab";
+const LOG_MODULE = join(__dirname, "..", "..", "router", "log.ts");
 
 /** Fields every access line has, beside the optional ones below. */
 const REQUIRED = [
@@ -289,5 +304,173 @@ describe("access log paths", () => {
         }
         assert.equal(c.logged.access("log-get-1").path, "/api/v1/service/getter/score");
         assert.equal(c.logged.raw.includes(PAYLOAD), false);
+    });
+});
+
+describe("log lines on stdout (stdoutDestination: batched, flushed on a timer and at exit)", () => {
+    /** Runs `body` in a child process that logs through createLogger() to its real stdout. */
+    function child(body: string): ChildProcess {
+        const script = `const { createLogger } = require(${JSON.stringify(LOG_MODULE)});\n${body}`;
+        return spawn(process.execPath, ["--import", "tsx", "-e", script], {
+            stdio: ["ignore", "pipe", "inherit"],
+            env: { ...process.env, ROUTER_LOG_LEVEL: "info" },
+        });
+    }
+
+    test("every line written before process.exit() reaches stdout, whole and in order", async () => {
+        const c = child(
+            `const log = createLogger();
+             for (let i = 0; i < 5000; i++) log.info({ seq: i }, "request");
+             process.exit(0);`,
+        );
+        let out = "";
+        c.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+        await once(c, "close");
+        const seqs = out
+            .trim()
+            .split("\n")
+            .map((l) => (JSON.parse(l) as { seq: number }).seq);
+        assert.deepEqual(
+            seqs,
+            Array.from({ length: 5000 }, (_, i) => i),
+        );
+    });
+
+    test("a lone line is written within the flush interval while the process keeps running", async () => {
+        const c = child(
+            `const log = createLogger();
+             log.info({ lone: true }, "one line");
+             setInterval(() => {}, 1000);`,
+        );
+        try {
+            // LOG_FLUSH_MS plus process start-up; a line stuck in the batch would never come.
+            const [chunk] = (await once(c.stdout!, "data", {
+                signal: AbortSignal.timeout(10_000 + LOG_FLUSH_MS),
+            })) as [Buffer];
+            assert.equal((JSON.parse(chunk.toString()) as { lone: boolean }).lone, true);
+        } finally {
+            c.kill("SIGKILL");
+        }
+    });
+
+    test("the time field is pino's ISO 8601 text, reused within a millisecond", () => {
+        const a = cachedIsoTime();
+        assert.match(a, /^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+        const parsed = Date.parse(JSON.parse(a.slice(8)) as string);
+        assert.ok(Math.abs(parsed - Date.now()) < 1000);
+    });
+});
+
+describe("accessLog", () => {
+    /** A settled request as the router hands it to the access log. */
+    function source(over: Partial<AccessLogSource> = {}): AccessLogSource {
+        return {
+            requestId: "3f0c8f5e-8a53-4c4e-9a8b-2b0f0b7f6c1d",
+            service: "bench",
+            req: { method: "POST", socket: { remoteAddress: "10.1.2.3" } },
+            path: "/api/v1/service/bench/score",
+            status: 200,
+            queueMs: 0.25,
+            modelMs: 1.0004,
+            replica: "bench-7d9f-0",
+            attempts: 1,
+            requestBytes: 40,
+            responseBytes: 14,
+            reason: undefined,
+            ...over,
+        };
+    }
+
+    const CASES: [string, Partial<AccessLogSource>][] = [
+        ["forwarded", {}],
+        [
+            "refused before a replica",
+            {
+                status: 401,
+                queueMs: undefined,
+                modelMs: undefined,
+                replica: undefined,
+                attempts: 0,
+                reason: "unauthorized",
+                service: "(unknown)",
+            },
+        ],
+        ["a replica failure, at warn", { status: 502, reason: "replica_reset", attempts: 2 }],
+        ["503 stays at info", { status: 503, reason: "queue_full" }],
+        [
+            "quotes, backslashes and non-ASCII",
+            { requestId: 'a"b\\c', path: "/api/v1/service/ü/score", replica: "r\u00e9" },
+        ],
+        ["no client address, no method", { req: { socket: {} } }],
+    ];
+
+    test("writes, for a createLogger logger, exactly the line pino writes", () => {
+        for (const [name, over] of CASES) {
+            const direct = capture();
+            const viaPino = capture();
+            accessLog(createLogger({ destination: direct.destination }), undefined).write(
+                source(over),
+                3.14159,
+            );
+            logAccess(
+                accessLogger(createLogger({ destination: viaPino.destination })),
+                source(over),
+                3.14159,
+            );
+            const sameTime = (s: string) => s.replace(/"time":"[^"]+"/, '"time":"T"');
+            assert.equal(sameTime(direct.logged.raw), sameTime(viaPino.logged.raw), name);
+            assert.ok(direct.logged.raw.endsWith("\n"), name);
+            JSON.parse(direct.logged.raw);
+        }
+    });
+
+    test("keeps the level rules: warn for failures, nothing below the logger's level", () => {
+        const c = capture();
+        const log = accessLog(createLogger({ destination: c.destination, level: "warn" }));
+        log.write(source(), 1);
+        log.write(source({ status: 503 }), 1);
+        log.write(source({ status: 504, reason: "scoring_timeout" }), 1);
+        const lines = c.logged.raw.trim().split("\n");
+        assert.equal(lines.length, 1);
+        assert.equal((JSON.parse(lines[0]) as { level: number; status: number }).status, 504);
+        const failures = capture();
+        const only = accessLog(createLogger({ destination: failures.destination }), "warn");
+        only.write(source(), 1);
+        only.write(source({ status: 500, reason: "replica_error" }), 1);
+        assert.equal(failures.logged.raw.trim().split("\n").length, 1);
+    });
+
+    test("goes through pino for a logger made elsewhere (its formatters apply)", () => {
+        const c = capture();
+        const custom = pino(
+            { formatters: { level: (label) => ({ level: label }) } },
+            c.destination,
+        );
+        accessLog(custom).write(source(), 1);
+        assert.equal((JSON.parse(c.logged.raw) as { level: string }).level, "info");
+    });
+});
+
+describe("msText", () => {
+    test("is the text pino writes for a duration rounded to microseconds", () => {
+        const values = [
+            0, 0.0004, 0.0005, 0.001, 0.01, 0.1, 0.25, 0.5, 1, 1.0004, 2.0105, 9.999, 10, 99.9996,
+            1234.5678, 30000, 300000.001,
+        ];
+        let x = 0.000123;
+        for (let i = 0; i < 20_000; i++) {
+            x = (x * 7.31 + 0.137) % 5000; // spread over 0–5000 ms with every kind of fraction
+            values.push(
+                x,
+                x / 1000,
+                Math.round(x),
+                Math.round(x * 10) / 10,
+                Math.round(x * 100) / 100,
+            );
+        }
+        for (const v of values) {
+            assert.equal(msText(v), String(Math.round(v * 1000) / 1000), `msText(${v})`);
+        }
+        assert.equal(msText(Number.NaN), "null");
     });
 });

@@ -37,6 +37,24 @@ describe("matchesServiceKey (R36)", () => {
         assert.equal(matchesServiceKey({ primaryKey: "", secondaryKey: "" }, ""), false);
         assert.equal(matchesServiceKey({}, "anything"), false);
     });
+
+    test("a key accepted before stops matching once the key set changes, also in place", () => {
+        const keys = { primaryKey: "p-key", secondaryKey: "s-key" };
+        assert.equal(matchesServiceKey(keys, "p-key"), true);
+        assert.equal(matchesServiceKey(keys, "p-key"), true); // remembered
+        // Rotated by mutating the same object: the old key is refused at once.
+        keys.primaryKey = "p-key-2";
+        assert.equal(matchesServiceKey(keys, "p-key"), false);
+        assert.equal(matchesServiceKey(keys, "p-key-2"), true);
+        assert.equal(matchesServiceKey(keys, "s-key"), true);
+        keys.secondaryKey = "s-key-2";
+        assert.equal(matchesServiceKey(keys, "s-key"), false);
+        // A new key set object (how the router rotates) knows nothing of the old one.
+        assert.equal(matchesServiceKey({ primaryKey: "p-key-3" }, "p-key-2"), false);
+        // A refused credential is never remembered as accepted.
+        const other = { primaryKey: "x-key" };
+        for (let i = 0; i < 3; i++) assert.equal(matchesServiceKey(other, "y-key"), false);
+    });
 });
 
 describe("parseBearer", () => {
