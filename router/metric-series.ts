@@ -30,20 +30,47 @@ export interface SeriesOptions {
     readonly registers: readonly Registry[];
 }
 
-/** A histogram with one label, `service`. */
-export class ServiceHistogram {
+/** A registry metric whose series are kept per service in `series`; exposed at scrape time. */
+abstract class ServiceSeries<S> {
     readonly name: string;
     readonly help: string;
-    readonly type = "histogram" as const;
     readonly aggregator = "sum" as const;
-    private readonly bounds: readonly number[];
-    private readonly series = new Map<string, HistogramSeries>();
+    protected readonly series = new Map<string, S>();
 
-    constructor(opts: SeriesOptions & { readonly buckets: readonly number[] }) {
+    constructor(
+        opts: SeriesOptions,
+        readonly type: "histogram" | "counter",
+    ) {
         this.name = opts.name;
         this.help = opts.help;
-        this.bounds = [...opts.buckets].sort((a, b) => a - b);
         for (const r of opts.registers) r.registerMetric(this as unknown as Metric);
+    }
+
+    /** Called by the Registry on scrape. */
+    get(): Promise<Values> {
+        return Promise.resolve({
+            name: this.name,
+            help: this.help,
+            type: this.type,
+            values: this.values(),
+            aggregator: this.aggregator,
+        });
+    }
+
+    reset(): void {
+        this.series.clear();
+    }
+
+    protected abstract values(): MetricValueWithName<string>[];
+}
+
+/** A histogram with one label, `service`. */
+export class ServiceHistogram extends ServiceSeries<HistogramSeries> {
+    private readonly bounds: readonly number[];
+
+    constructor(opts: SeriesOptions & { readonly buckets: readonly number[] }) {
+        super(opts, "histogram");
+        this.bounds = [...opts.buckets].sort((a, b) => a - b);
     }
 
     observe(service: string, value: number): void {
@@ -61,7 +88,7 @@ export class ServiceHistogram {
         s.count++;
     }
 
-    get(): Promise<Values> {
+    protected values(): MetricValueWithName<string>[] {
         const values: MetricValueWithName<string>[] = [];
         for (const [service, s] of this.series) {
             let acc = 0;
@@ -73,17 +100,7 @@ export class ServiceHistogram {
             values.push({ metricName: `${this.name}_sum`, labels: { service }, value: s.sum });
             values.push({ metricName: `${this.name}_count`, labels: { service }, value: s.count });
         }
-        return Promise.resolve({
-            name: this.name,
-            help: this.help,
-            type: this.type,
-            values,
-            aggregator: this.aggregator,
-        });
-    }
-
-    reset(): void {
-        this.series.clear();
+        return values;
     }
 }
 
@@ -97,17 +114,9 @@ function bucket(
 }
 
 /** A counter with the labels `service` and `code` (an HTTP status). */
-export class ServiceStatusCounter {
-    readonly name: string;
-    readonly help: string;
-    readonly type = "counter" as const;
-    readonly aggregator = "sum" as const;
-    private readonly series = new Map<string, Map<number, number>>();
-
+export class ServiceStatusCounter extends ServiceSeries<Map<number, number>> {
     constructor(opts: SeriesOptions) {
-        this.name = opts.name;
-        this.help = opts.help;
-        for (const r of opts.registers) r.registerMetric(this as unknown as Metric);
+        super(opts, "counter");
     }
 
     inc(service: string, code: number): void {
@@ -119,23 +128,13 @@ export class ServiceStatusCounter {
         codes.set(code, (codes.get(code) ?? 0) + 1);
     }
 
-    get(): Promise<Values> {
+    protected values(): MetricValueWithName<string>[] {
         const values: MetricValueWithName<string>[] = [];
         for (const [service, codes] of this.series) {
             for (const [code, value] of codes) {
                 values.push({ labels: { service, code: String(code) }, value });
             }
         }
-        return Promise.resolve({
-            name: this.name,
-            help: this.help,
-            type: this.type,
-            values,
-            aggregator: this.aggregator,
-        });
-    }
-
-    reset(): void {
-        this.series.clear();
+        return values;
     }
 }
