@@ -27,9 +27,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { freePort, nginxConfig } from "./lib";
 
 const REPO = resolve(__dirname, "..");
 const KEY = "bench-key-0123456789abcdef0123456789ab";
@@ -88,16 +88,6 @@ http.createServer((req, res) => {
 const children: ChildProcess[] = [];
 let tmp = "";
 
-function freePort(): Promise<number> {
-    return new Promise((resolvePort) => {
-        const s = http.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const p = (s.address() as AddressInfo).port;
-            s.close(() => resolvePort(p));
-        });
-    });
-}
-
 function pinnedSpawn(
     cpu: number,
     cmd: string,
@@ -143,26 +133,7 @@ async function waitHttp(url: string, headers: Record<string, string> = {}): Prom
 
 function nginxConf(name: string, port: number, body: string): string {
     const conf = join(tmp, `${name}.conf`);
-    writeFileSync(
-        conf,
-        `worker_processes 1;
-daemon off;
-master_process off;
-pid ${join(tmp, `${name}.pid`)};
-error_log ${join(tmp, `${name}.err`)} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${tmp}/${name}-body;
-  proxy_temp_path ${tmp}/${name}-proxy;
-  fastcgi_temp_path ${tmp}/${name}-fcgi;
-  uwsgi_temp_path ${tmp}/${name}-uwsgi;
-  scgi_temp_path ${tmp}/${name}-scgi;
-  keepalive_requests 1000000;
-  ${body.replace("PORT", String(port))}
-}
-`,
-    );
+    writeFileSync(conf, nginxConfig(tmp, name, body.replace("PORT", String(port))));
     return conf;
 }
 

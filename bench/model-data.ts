@@ -21,6 +21,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, pinned, startNodeChild } from "./lib";
 
 const args = process.argv.slice(2);
 const mode = args[0] && !args[0].startsWith("--") ? args[0] : "main";
@@ -91,32 +92,6 @@ function childStalled(port: number): void {
 
 const children: ChildProcess[] = [];
 let tmp = "";
-
-function freePort(): Promise<number> {
-    return new Promise((resolve) => {
-        const s = net.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const p = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(p));
-        });
-    });
-}
-
-function pinned(cpu: number, cmd: string, cmdArgs: string[]): [string, string[]] {
-    return process.platform === "linux"
-        ? ["taskset", ["-c", String(cpu), cmd, ...cmdArgs]]
-        : [cmd, cmdArgs];
-}
-
-function startNodeChild(cpu: number, childArgs: string[]): Promise<ChildProcess> {
-    const [cmd, a] = pinned(cpu, process.execPath, ["--import", "tsx", __filename, ...childArgs]);
-    const child = spawn(cmd, a, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-        child.once("message", () => resolve(child));
-        child.once("exit", (code) => reject(new Error(`${childArgs[0]} exited ${code}`)));
-    });
-}
 
 function startNginx(port: number): void {
     const conf = join(tmp, "replica.conf");
@@ -228,7 +203,7 @@ async function main(): Promise<void> {
         const replica = `http://127.0.0.1:${replicaPort}`;
         await waitHttp(`${replica}/score`);
         const stalledPort = await freePort();
-        await startNodeChild(0, ["child-stalled", String(stalledPort)]);
+        await startNodeChild(children, __filename, 0, ["child-stalled", String(stalledPort)]);
         const targets: Record<string, string> = { direct: `${replica}/score` };
         const routers: Record<string, { base: string; child: ChildProcess }> = {};
         for (const [name, store] of [
@@ -237,7 +212,12 @@ async function main(): Promise<void> {
             ["router (collect, stalled)", `stalled:${stalledPort}`],
         ] as const) {
             const port = await freePort();
-            const child = await startNodeChild(1, ["child-router", String(port), replica, store]);
+            const child = await startNodeChild(children, __filename, 1, [
+                "child-router",
+                String(port),
+                replica,
+                store,
+            ]);
             routers[name] = { base: `http://127.0.0.1:${port}`, child };
             targets[name] = `http://127.0.0.1:${port}/api/v1/service/bench/score`;
         }

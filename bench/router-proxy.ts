@@ -29,9 +29,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort, nginxConfig, pinned, startNodeChild } from "./lib";
 import { Pool } from "undici";
 import type { ExchangeObserver } from "../router/observe";
 
@@ -225,54 +225,9 @@ function childMiniUndici(port: number, target: string): void {
 const children: ChildProcess[] = [];
 let tmp = "";
 
-function freePort(): Promise<number> {
-    return new Promise((resolve) => {
-        const s = http.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const p = (s.address() as AddressInfo).port;
-            s.close(() => resolve(p));
-        });
-    });
-}
-
-function pinned(cpu: number, cmd: string, cmdArgs: string[]): [string, string[]] {
-    return process.platform === "linux"
-        ? ["taskset", ["-c", String(cpu), cmd, ...cmdArgs]]
-        : [cmd, cmdArgs];
-}
-
-function startNodeChild(cpu: number, childArgs: string[]): Promise<ChildProcess> {
-    const [cmd, a] = pinned(cpu, process.execPath, ["--import", "tsx", __filename, ...childArgs]);
-    const child = spawn(cmd, a, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-        child.once("message", () => resolve(child));
-        child.once("exit", (code) => reject(new Error(`${childArgs[0]} exited ${code}`)));
-    });
-}
-
 function startNginx(cpu: number, name: string, server: string): ChildProcess {
     const conf = join(tmp, `${name}.conf`);
-    writeFileSync(
-        conf,
-        `worker_processes 1;
-daemon off;
-master_process off;
-pid ${join(tmp, `${name}.pid`)};
-error_log ${join(tmp, `${name}.err`)} warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${tmp}/${name}-body;
-  proxy_temp_path ${tmp}/${name}-proxy;
-  fastcgi_temp_path ${tmp}/${name}-fcgi;
-  uwsgi_temp_path ${tmp}/${name}-uwsgi;
-  scgi_temp_path ${tmp}/${name}-scgi;
-  keepalive_requests 1000000;
-  ${server}
-}
-`,
-    );
+    writeFileSync(conf, nginxConfig(tmp, name, server));
     const [cmd, a] = pinned(cpu, "nginx", ["-c", conf, "-p", tmp]);
     const child = spawn(cmd, a, { stdio: ["ignore", "inherit", "inherit"] });
     children.push(child);
@@ -447,16 +402,16 @@ async function main(): Promise<void> {
   }`,
     );
     const replicaUrl = `http://127.0.0.1:${pReplica}`;
-    await startNodeChild(0, ["child-replica", String(pBodyReplica)]);
+    await startNodeChild(children, __filename, 0, ["child-replica", String(pBodyReplica)]);
     const bodyReplicaUrl = `http://127.0.0.1:${pBodyReplica}`;
-    const router = await startNodeChild(1, [
+    const router = await startNodeChild(children, __filename, 1, [
         "child-router",
         String(pRouter),
         replicaUrl,
         bodyReplicaUrl,
         "log",
     ]);
-    const routerNoLog = await startNodeChild(1, [
+    const routerNoLog = await startNodeChild(children, __filename, 1, [
         "child-router",
         String(pRouterNoLog),
         replicaUrl,
@@ -472,7 +427,7 @@ async function main(): Promise<void> {
         ...["-keyout", sinkKey, "-out", sinkCert, "-subj", "/CN=127.0.0.1"],
         ...["-addext", "subjectAltName=IP:127.0.0.1"],
     ]);
-    await startNodeChild(0, [
+    await startNodeChild(children, __filename, 0, [
         "child-telemetry-sink",
         String(pSinkHttp),
         String(pSinkHttps),
@@ -488,7 +443,7 @@ async function main(): Promise<void> {
         [pRouterOtlp, "otlp"],
     ] as const) {
         telemetryRouters.push(
-            await startNodeChild(1, [
+            await startNodeChild(children, __filename, 1, [
                 "child-router",
                 String(port),
                 replicaUrl,
@@ -518,8 +473,16 @@ async function main(): Promise<void> {
         }
         return r;
     };
-    await startNodeChild(1, ["child-mini-http", String(pMiniHttp), replicaUrl]);
-    await startNodeChild(1, ["child-mini-undici", String(pMiniUndici), replicaUrl]);
+    await startNodeChild(children, __filename, 1, [
+        "child-mini-http",
+        String(pMiniHttp),
+        replicaUrl,
+    ]);
+    await startNodeChild(children, __filename, 1, [
+        "child-mini-undici",
+        String(pMiniUndici),
+        replicaUrl,
+    ]);
 
     const path = "/api/v1/service/bench/score";
     const targets: Record<string, string> = {
