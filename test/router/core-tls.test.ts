@@ -1,49 +1,26 @@
 /**
  * TLS termination (R6): HTTPS from PEM files, TLS ≥ 1.2, and certificate reload when the files
  * change (rotation without restart; a half-written pair keeps the old certificate).
- * Certificates are made with the openssl CLI.
+ * Certificates are made with the openssl CLI (test/support/tls.ts).
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import * as https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import * as tls from "node:tls";
 import { ReplicaServer } from "../support/replica-server";
+import { selfSignedCert } from "../support/tls";
 import { eventually, sleep, startHarness, type Harness } from "./core-harness";
 
 const dir = mkdtempSync(join(tmpdir(), "router-tls-"));
 const certFile = join(dir, "tls.crt");
 const keyFile = join(dir, "tls.key");
 
+/** A certificate for 127.0.0.1 and localhost whose subject CN tells it apart. */
 function makeCert(cn: string): { cert: string; key: string } {
-    const out = join(dir, `gen-${cn}`);
-    execFileSync(
-        "openssl",
-        [
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            `${out}.key`,
-            "-out",
-            `${out}.crt`,
-            "-days",
-            "2",
-            "-subj",
-            `/CN=${cn}`,
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        { stdio: "ignore" },
-    );
-    return { cert: readFileSync(`${out}.crt`, "utf8"), key: readFileSync(`${out}.key`, "utf8") };
+    return selfSignedCert({ dir, name: `gen-${cn}`, cn });
 }
 
 /** Subject CN of the certificate the server presents on a new connection. */
