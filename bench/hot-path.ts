@@ -29,12 +29,20 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync 
 import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort, nginxConfig } from "./lib";
+import {
+    cpuMicros,
+    freePort,
+    nginxConfig,
+    parseWrk,
+    runWrk,
+    wrkCommand,
+    wrkScript,
+    type WrkResult,
+} from "./lib";
 
 const REPO = resolve(__dirname, "..");
 const KEY = "bench-key-0123456789abcdef0123456789ab";
 const BODY = JSON.stringify({ data: [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]] });
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 const argv = process.argv.slice(2);
 function flag(name: string, fallback: string): string {
@@ -137,87 +145,37 @@ function nginxConf(name: string, port: number, body: string): string {
     return conf;
 }
 
-/** CPU seconds (user + system) a process has used. */
-function cpuSeconds(pid: number): number {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-}
+let script = "";
 
-interface WrkResult {
-    readonly requests: number;
-    readonly rps: number;
-    readonly p50Ms: number;
-    readonly p99Ms: number;
-    readonly non2xx: number;
-}
-
-function wrkArgs(url: string, connections: number, seconds: number, cpu: number): string[] {
-    const script = join(tmp, "post.lua");
-    writeFileSync(
-        script,
-        `wrk.method = "POST"
-wrk.body = '${BODY}'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer ${KEY}"
-`,
-    );
-    return [
-        "-c",
-        String(cpu),
-        "wrk",
-        "-t1",
-        `-c${connections}`,
-        `-d${seconds}s`,
-        "--latency",
-        "-s",
-        script,
-        url,
-    ];
-}
-
-function wrkResult(out: string, err: string): WrkResult {
-    const ms = (label: string): number => {
-        const m = new RegExp(`^\\s*${label}\\s+([\\d.]+)(us|ms|s)\\s*$`, "m").exec(out);
-        if (!m) throw new Error(`wrk output without ${label}:\n${out}${err}`);
-        const v = Number(m[1]);
-        return m[2] === "us" ? v / 1000 : m[2] === "s" ? v * 1000 : v;
-    };
-    return {
-        requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
-        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-        p50Ms: ms("50%"),
-        p99Ms: ms("99%"),
-        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
-    };
+/** The bench's request as a wrk script (written once): the key-protected 40-byte POST. */
+function postScript(): string {
+    script ||= wrkScript(tmp, BODY, { Authorization: `Bearer ${KEY}` });
+    return script;
 }
 
 /** wrk pinned on `cpu` (the load CPU, 0, unless two loads run at once). */
 function wrk(url: string, connections: number, seconds: number, cpu = 0): WrkResult {
-    const r = spawnSync("taskset", wrkArgs(url, connections, seconds, cpu), { encoding: "utf8" });
-    return wrkResult(r.stdout, r.stderr);
+    return runWrk(postScript(), url, seconds, { connections, cpu });
 }
 
+/** `wrk` without blocking, so two loads can run at once. */
 function wrkAsync(
     url: string,
     connections: number,
     seconds: number,
     cpu: number,
 ): Promise<WrkResult> {
+    const [cmd, args] = wrkCommand(postScript(), url, seconds, { connections, cpu });
     return new Promise((done, fail) => {
-        const c = spawn("taskset", wrkArgs(url, connections, seconds, cpu));
+        const c = spawn(cmd, args);
         let out = "";
         let err = "";
         c.stdout.on("data", (d: Buffer) => (out += d.toString()));
         c.stderr.on("data", (d: Buffer) => (err += d.toString()));
         c.on("error", fail);
-        c.on("close", () => {
-            try {
-                done(wrkResult(out, err));
-            } catch (e) {
-                fail(e as Error);
-            }
-        });
+        c.on("close", (code) =>
+            code === 0 ? done(parseWrk(out)) : fail(new Error(`wrk failed: ${err}`)),
+        );
     });
 }
 
@@ -396,11 +354,9 @@ interface Run {
 
 /** One measured run of `seconds` at 16 connections against a started target. */
 function measure(url: string, pid: number, seconds: number, cpu = 0): Run {
-    const before = cpuSeconds(pid);
+    const before = cpuMicros(pid);
     const r = wrk(url, 16, seconds, cpu);
-    const used = cpuSeconds(pid) - before;
-    if (r.non2xx > 0) throw new Error(`${url}: ${r.non2xx} non-2xx answers`);
-    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: (used / r.requests) * 1e6 };
+    return run(url, r, cpuMicros(pid) - before);
 }
 
 const fixed = (n: number, d: number, w: number): string => n.toFixed(d).padStart(w);
@@ -505,11 +461,15 @@ async function twoRouters(
 
 /** `measure` with wrk run asynchronously, so two loads can run at once. */
 async function measureAsync(url: string, pid: number, seconds: number, cpu: number): Promise<Run> {
-    const before = cpuSeconds(pid);
+    const before = cpuMicros(pid);
     const r = await wrkAsync(url, 16, seconds, cpu);
-    const used = cpuSeconds(pid) - before;
+    return run(url, r, cpuMicros(pid) - before);
+}
+
+/** A measured run: every answer must be a 2xx; CPU per request from the process's CPU time. */
+function run(url: string, r: WrkResult, cpuUsed: number): Run {
     if (r.non2xx > 0) throw new Error(`${url}: ${r.non2xx} non-2xx answers`);
-    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: (used / r.requests) * 1e6 };
+    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, cpuUs: cpuUsed / r.requests };
 }
 
 function cleanup(): void {

@@ -21,7 +21,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, pinned, startNodeChild } from "./lib";
+import { freePort, pinned, runWrk, startNodeChild, wrkScript } from "./lib";
 
 const args = process.argv.slice(2);
 const mode = args[0] && !args[0].startsWith("--") ? args[0] : "main";
@@ -132,48 +132,20 @@ async function waitHttp(url: string): Promise<void> {
     }
 }
 
-function toMs(v: string): number {
-    const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim());
-    if (!m) return NaN;
-    const n = Number(m[1]);
-    return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : n * 1000;
-}
-
 function wrk(
     url: string,
     seconds: number,
     rate: number,
 ): { rps: number; p50: number; p99: number; errors: number } {
-    const script = join(tmp, "bench.lua");
     // The diabetes sample's input: ~80 bytes in, ~20 out, as a typical tabular model.
-    writeFileSync(
-        script,
-        `wrk.method = "POST"
-wrk.body = '{"data": [[0.038, 0.051, 0.062, 0.022, -0.044, -0.035, -0.043, -0.003, 0.020, -0.018]]}'
-wrk.headers["Content-Type"] = "application/json"
-function delay() return math.random(0, ${Math.round((2 * 16 * 1000) / rate)}) end
-`,
+    const script = wrkScript(
+        tmp,
+        '{"data": [[0.038, 0.051, 0.062, 0.022, -0.044, -0.035, -0.043, -0.003, 0.020, -0.018]]}',
+        {},
+        `function delay() return math.random(0, ${Math.round((2 * 16 * 1000) / rate)}) end`,
     );
-    const [cmd, a] = pinned(0, "wrk", [
-        "-t1",
-        "-c16",
-        `-d${seconds}s`,
-        "--latency",
-        "-s",
-        script,
-        url,
-    ]);
-    const out = spawnSync(cmd, a, { encoding: "utf8" });
-    if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
-    const pct = (p: string): number =>
-        toMs(new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(out.stdout)?.[1] ?? "");
-    const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out.stdout)?.[1] ?? 0);
-    return {
-        rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out.stdout)?.[1] ?? NaN),
-        p50: pct("50"),
-        p99: pct("99"),
-        errors: non2xx,
-    };
+    const r = runWrk(script, url, seconds);
+    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: r.non2xx };
 }
 
 async function metrics(base: string): Promise<string> {

@@ -31,7 +31,7 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, nginxConfig, pinned, startNodeChild } from "./lib";
+import { cpuMicros, freePort, nginxConfig, pinned, runWrk, startNodeChild, wrkScript } from "./lib";
 import { Pool } from "undici";
 import type { ExchangeObserver } from "../router/observe";
 
@@ -258,63 +258,20 @@ interface WrkResult {
     errors: number;
 }
 
-function toMs(v: string): number {
-    const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
-    if (!m) return NaN;
-    const n = Number(m[1]);
-    return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
-}
-
 function wrk(
     url: string,
     seconds: number,
     delayMs?: number,
     headers: Record<string, string> = {},
 ): WrkResult {
-    const script = join(tmp, "bench.lua");
-    const hdr = Object.entries({ "Content-Type": "application/json", ...headers })
-        .map(([k, v]) => `wrk.headers["${k}"] = "${v}"`)
-        .join("\n");
-    writeFileSync(
-        script,
-        `wrk.method = "POST"
-wrk.body = '{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}'
-${hdr}
-${delayMs !== undefined ? `function delay() return math.random(0, ${2 * delayMs}) end` : ""}
-`,
+    const script = wrkScript(
+        tmp,
+        '{"data": [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]]}',
+        headers,
+        delayMs !== undefined ? `function delay() return math.random(0, ${2 * delayMs}) end` : "",
     );
-    const [cmd, a] = pinned(0, "wrk", [
-        "-t1",
-        "-c16",
-        `-d${seconds}s`,
-        "--latency",
-        "-s",
-        script,
-        url,
-    ]);
-    const out = spawnSync(cmd, a, { encoding: "utf8" });
-    if (out.status !== 0) throw new Error(`wrk failed: ${out.stderr}`);
-    const text = out.stdout;
-    const pct = (p: string): number => {
-        const m = new RegExp(`^\\s+${p}%\\s+(\\S+)`, "m").exec(text);
-        return m ? toMs(m[1]) : NaN;
-    };
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
-    const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
-    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(text);
-    const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
-    return { rps, p50: pct("50"), p99: pct("99"), errors };
-}
-
-/** Clock ticks per second of /proc/<pid>/stat times. */
-const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout) || 100;
-
-/** CPU time (user + system) a process used so far, all its threads, in microseconds. */
-function cpuMicros(pid: number): number {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK;
+    const r = runWrk(script, url, seconds);
+    return { rps: r.rps, p50: r.p50Ms, p99: r.p99Ms, errors: r.non2xx + r.socketErrors };
 }
 
 function rssOf(pid: number): { rss: number; hwm: number } {
