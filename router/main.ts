@@ -417,6 +417,7 @@ function kubernetesParts(
         kubeConfig: kc,
         namespaces: k.watchNamespaces,
         logger: logger.child({ part: "kubernetes" }),
+        instance: k.podName,
         routing: { undrain: (service, replicaId) => router?.undrain(service, replicaId) ?? false },
     });
     const bindRouter: RouterExtensionFactory = (ctx) => {

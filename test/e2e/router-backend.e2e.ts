@@ -109,9 +109,11 @@ function newBackend(
     kubeConfig: k8s.KubeConfig,
     recordUndrain = false,
     victimCheckMs?: number,
+    instance = "router-e2e",
 ): KubernetesBackend {
     const b = new KubernetesBackend({
         kubeConfig,
+        instance,
         namespaces: [NS],
         logger: logs.logger,
         backoffMs: BACKOFF,
@@ -139,6 +141,15 @@ async function readyPods(): Promise<Replica[]> {
         )
         .map((p) => ({ id: p.metadata!.name!, url: `http://${p.status!.podIP}:5001` }))
         .sort((a, b) => (a.id < b.id ? -1 : 1));
+}
+
+/** The Events a router instance wrote on the model Deployment, oldest first. */
+async function eventsBy(instance: string, reason: string): Promise<k8s.CoreV1Event[]> {
+    const list = await core.listNamespacedEvent({
+        namespace: NS,
+        fieldSelector: `involvedObject.kind=Deployment,involvedObject.name=${SERVICE},reason=${reason}`,
+    });
+    return list.items.filter((e) => e.reportingInstance === instance);
 }
 
 async function specReplicas(): Promise<number | undefined> {
@@ -422,7 +433,7 @@ describe("router Kubernetes backend against a real API server", () => {
             (e: { code?: number }) => e.code === 403,
         );
         const rec = new Recorder();
-        const b = newBackend(kc);
+        const b = newBackend(kc, false, undefined, "router-restricted");
         await withTimeout(b.start(rec), 30_000, "restricted backend start");
         // start() resolves having announced what exists.
         assert.deepEqual(rec.definitions.get(SERVICE)?.auth, {
@@ -437,6 +448,22 @@ describe("router Kubernetes backend against a real API server", () => {
         const two = await replicasSettle(rec, 2);
         assert.ok(!two.some((r) => r.id === three[0].id));
         await b.stop();
+        // The Role lets it report both scales as Events on the Deployment, as an HPA would.
+        const uid = (await apps.readNamespacedDeployment({ name: SERVICE, namespace: NS })).metadata
+            ?.uid;
+        const events = await eventsBy("router-restricted", "SuccessfulRescale");
+        assert.deepEqual(
+            events.map((e) => [e.type, e.message, e.involvedObject.uid, e.source?.component]),
+            [
+                ["Normal", "New size: 3; was 2; reason: router autoscaler", uid, "amlaks-router"],
+                [
+                    "Normal",
+                    `New size: 2; was 3; reason: router autoscaler; drained first: ${three[0].id}`,
+                    uid,
+                    "amlaks-router",
+                ],
+            ],
+        );
     });
 
     test("a failed scale-down un-drains the victims and clears their mark", async () => {
@@ -445,7 +472,7 @@ describe("router Kubernetes backend against a real API server", () => {
             (r) => !r.resources.includes("deployments/scale"),
         );
         const kc = await serviceAccountKubeConfig("no-scale", rules);
-        const b = newBackend(kc, true);
+        const b = newBackend(kc, true, undefined, "router-no-scale");
         await withTimeout(b.start(new Recorder()), 30_000, "no-scale backend start");
         const victim = recorder.ids()[0];
         await assert.rejects(
@@ -458,10 +485,17 @@ describe("router Kubernetes backend against a real API server", () => {
         assert.equal(await specReplicas(), 2);
         assert.equal(b.currentReplicas(SERVICE), 2);
         await b.stop();
+        const [failed, ...more] = await eventsBy("router-no-scale", "FailedRescale");
+        assert.equal(more.length, 0);
+        assert.equal(failed?.type, "Warning");
+        assert.match(
+            failed?.message ?? "",
+            /^New size: 1; was 2; error: 403 deployments\.apps "diabetes" is forbidden: .*deployments\/scale/,
+        );
     });
 
     test("a drained victim the ReplicaSet kept serves again and loses its mark", async () => {
-        const b = newBackend(e2e.kc, true, 1_000);
+        const b = newBackend(e2e.kc, true, 1_000, "router-kept");
         await withTimeout(b.start(new Recorder()), 30_000, "backend start");
         undrained.length = 0;
         const victim = recorder.ids()[0];
@@ -480,6 +514,16 @@ describe("router Kubernetes backend against a real API server", () => {
                 : undefined;
         });
         await b.stop();
+        const kept = await eventsBy("router-kept", "DrainedPodKept");
+        assert.deepEqual(
+            kept.map((e) => [e.type, e.message]),
+            [
+                [
+                    "Warning",
+                    `Pod ${victim} was drained for a scale-in but the ReplicaSet kept it; it serves again`,
+                ],
+            ],
+        );
     });
 
     test("an API server restart removes nothing, and later changes are still seen", async () => {

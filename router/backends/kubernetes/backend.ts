@@ -9,6 +9,7 @@
  * burst is one pass) recomputes the served services from the caches with the pure functions of
  * translate.ts and tells the router only what changed.
  */
+import { hostname } from "node:os";
 import * as k8s from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { NAMESPACE_PATTERN, type WebserviceSettings } from "../../../components/settings";
@@ -31,6 +32,7 @@ import {
     type SecretLike,
     SLICE_SERVICE_NAME_LABEL,
 } from "./translate";
+import { apiErrorText, EventWriter, rescaleMessage } from "./events";
 import { type BackoffMs, ResourceWatch, type WatchedObject } from "./watch";
 
 /** Model Deployments (rendered by `AksWebservice`). */
@@ -54,6 +56,10 @@ export interface KubernetesBackendOptions {
     readonly victimCheckMs?: number;
     /** See {@link SECRET_GONE_GRACE_MS}. @default SECRET_GONE_GRACE_MS */
     readonly secretGoneGraceMs?: number;
+    /** The router pod: `reportingInstance` of the Events it writes. @default the host name */
+    readonly instance?: string;
+    /** See {@link REPEAT_WARNING_MS}. @default REPEAT_WARNING_MS */
+    readonly repeatWarningMs?: number;
 }
 
 type Deployment = DeploymentLike & WatchedObject;
@@ -118,6 +124,7 @@ export class KubernetesBackend implements Backend {
     private readonly apps: k8s.AppsV1Api;
     private readonly core: k8s.CoreV1Api;
     private readonly discovery: k8s.DiscoveryV1Api;
+    private readonly events: EventWriter;
     private readonly watches = new Map<string, NamespaceWatches>();
     private readonly served = new Map<string, Served>();
     /** Last valid settings per Deployment uid: an invalid edit keeps serving these. */
@@ -153,6 +160,12 @@ export class KubernetesBackend implements Backend {
         this.apps = this.kc.makeApiClient(k8s.AppsV1Api);
         this.core = this.kc.makeApiClient(k8s.CoreV1Api);
         this.discovery = this.kc.makeApiClient(k8s.DiscoveryV1Api);
+        this.events = new EventWriter(
+            this.core,
+            opts.instance ?? hostname(),
+            this.logger,
+            opts.repeatWarningMs,
+        );
     }
 
     /** Watches every namespace; resolves once each first list is in and announced. */
@@ -208,6 +221,11 @@ export class KubernetesBackend implements Backend {
                 { service, namespace: s.namespace, from, to: count, victims },
                 "scaled model deployment",
             );
+            this.events.write(
+                this.eventTarget(s),
+                "SuccessfulRescale",
+                rescaleMessage(from, count, victims),
+            );
             if (marked.length > 0) this.checkVictimsLater(service, s, marked);
         } catch (err) {
             for (const pod of victims) this.routing?.undrain(service, pod);
@@ -222,6 +240,11 @@ export class KubernetesBackend implements Backend {
             this.logger.error(
                 { service, from, to: count, err: (err as Error).message },
                 "scaling model deployment failed",
+            );
+            this.events.write(
+                this.eventTarget(s),
+                "FailedRescale",
+                `New size: ${count}; was ${from}; error: ${apiErrorText(err)}`,
             );
             throw err;
         }
@@ -244,6 +267,11 @@ export class KubernetesBackend implements Backend {
                     { service, pod },
                     "a drained pod survived the scale-in; it serves again",
                 );
+                this.events.write(
+                    this.eventTarget(s),
+                    "DrainedPodKept",
+                    `Pod ${pod} was drained for a scale-in but the ReplicaSet kept it; it serves again`,
+                );
                 this.routing?.undrain(service, pod);
                 this.setDeletionCost(s.namespace, pod, null).catch((e: unknown) =>
                     this.logger.warn(
@@ -255,6 +283,19 @@ export class KubernetesBackend implements Backend {
         }, this.victimCheckMs);
         timer.unref();
         this.victimChecks.add(timer);
+    }
+
+    private eventTarget(s: Served): {
+        namespace: string;
+        deployment: string;
+        deploymentUid: string;
+    } {
+        return { namespace: s.namespace, deployment: s.deployment, deploymentUid: s.ownerUid };
+    }
+
+    /** Resolves when the Events written so far are stored (or failed); tests wait on it. */
+    eventsSettled(): Promise<void> {
+        return this.events.settled();
     }
 
     /** Ends every watch; no timer or request is left behind. */
@@ -271,6 +312,7 @@ export class KubernetesBackend implements Backend {
                 w.slices.stop(),
             ]),
         );
+        await this.events.settled();
     }
 
     /** Patches the pod's deletion cost (null removes it); false when the pod is gone. */
