@@ -68,7 +68,7 @@ describe("scaleEvent: the Event body", () => {
         );
     });
 
-    test("a message over 1024 characters is cut, as the API server would refuse it", () => {
+    test("a message over 1024 characters is cut (the Events API's limit on a note)", () => {
         const e = scaleEvent({
             ...TARGET,
             reason: "FailedRescale",

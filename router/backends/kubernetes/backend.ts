@@ -32,7 +32,7 @@ import {
     type SecretLike,
     SLICE_SERVICE_NAME_LABEL,
 } from "./translate";
-import { apiErrorText, EventWriter, rescaleMessage } from "./events";
+import { apiErrorText, EventWriter, rescaleMessage, type ScaleTarget } from "./events";
 import { type BackoffMs, ResourceWatch, type WatchedObject } from "./watch";
 
 /** Model Deployments (rendered by `AksWebservice`). */
@@ -222,7 +222,7 @@ export class KubernetesBackend implements Backend {
                 "scaled model deployment",
             );
             this.events.write(
-                this.eventTarget(s),
+                this.scaleTarget(s),
                 "SuccessfulRescale",
                 rescaleMessage(from, count, victims),
             );
@@ -242,7 +242,7 @@ export class KubernetesBackend implements Backend {
                 "scaling model deployment failed",
             );
             this.events.write(
-                this.eventTarget(s),
+                this.scaleTarget(s),
                 "FailedRescale",
                 `New size: ${count}; was ${from}; error: ${apiErrorText(err)}`,
             );
@@ -268,7 +268,7 @@ export class KubernetesBackend implements Backend {
                     "a drained pod survived the scale-in; it serves again",
                 );
                 this.events.write(
-                    this.eventTarget(s),
+                    this.scaleTarget(s),
                     "DrainedPodKept",
                     `Pod ${pod} was drained for a scale-in but the ReplicaSet kept it; it serves again`,
                 );
@@ -285,17 +285,8 @@ export class KubernetesBackend implements Backend {
         this.victimChecks.add(timer);
     }
 
-    private eventTarget(s: Served): {
-        namespace: string;
-        deployment: string;
-        deploymentUid: string;
-    } {
+    private scaleTarget(s: Served): ScaleTarget {
         return { namespace: s.namespace, deployment: s.deployment, deploymentUid: s.ownerUid };
-    }
-
-    /** Resolves when the Events written so far are stored (or failed); tests wait on it. */
-    eventsSettled(): Promise<void> {
-        return this.events.settled();
     }
 
     /** Ends every watch; no timer or request is left behind. */

@@ -19,16 +19,23 @@ import type { Logger } from "pino";
 export const EVENT_COMPONENT = "amlaks-router";
 /** A repeated identical Warning is written again only after this long. */
 export const REPEAT_WARNING_MS = 5 * 60_000;
-/** The API server refuses longer Event messages (it truncates in client-go; we do the same). */
+/**
+ * Longest message written: the events.k8s.io API's limit on a note. core/v1 Events are not held
+ * to it, but a bounded message keeps etcd and `kubectl describe` readable.
+ */
 const MAX_MESSAGE = 1024;
 
 export type EventReason = "SuccessfulRescale" | "FailedRescale" | "DrainedPodKept";
 
-/** What an Event reports on, and what happened. */
-export interface ScaleEventInput {
+/** The model Deployment an Event is about. */
+export interface ScaleTarget {
     readonly namespace: string;
     readonly deployment: string;
     readonly deploymentUid: string;
+}
+
+/** What an Event reports on, and what happened. */
+export interface ScaleEventInput extends ScaleTarget {
     readonly reason: EventReason;
     readonly message: string;
     /** The router pod writing it. */
@@ -136,11 +143,7 @@ export class EventWriter {
         this.throttle = new WarningThrottle(repeatWarningMs);
     }
 
-    write(
-        target: { namespace: string; deployment: string; deploymentUid: string },
-        reason: EventReason,
-        message: string,
-    ): void {
+    write(target: ScaleTarget, reason: EventReason, message: string): void {
         const now = this.clock();
         const key = `${target.namespace}/${target.deployment}/${reason}/${message}`;
         if (TYPES[reason] === "Warning" && !this.throttle.admit(key, now.getTime())) return;
