@@ -240,6 +240,11 @@ export function accessLog(logger: Logger, atLeast?: "warn"): AccessLog {
 const LEVEL_INFO = 30;
 const LEVEL_WARN = 40;
 
+/** pino level of an access line: warn for failures of the router or its replicas (5xx but 503). */
+function accessLevel(status: number): typeof LEVEL_INFO | typeof LEVEL_WARN {
+    return status >= 500 && status !== 503 ? LEVEL_WARN : LEVEL_INFO;
+}
+
 /** Access lines of a plain pino logger, written to its destination as pino would write them. */
 class DirectAccessLog implements AccessLog {
     private readonly chindings: string;
@@ -254,7 +259,7 @@ class DirectAccessLog implements AccessLog {
     }
 
     write(r: AccessLogSource, durationMs: number): void {
-        const level = r.status >= 500 && r.status !== 503 ? LEVEL_WARN : LEVEL_INFO;
+        const level = accessLevel(r.status);
         if (this.logger.levelVal > level) return;
         // Field order and omissions as accessLogEntry (pino drops undefined fields).
         let line = `{"level":${level}${this.time()}${this.chindings},"requestId":${JSON.stringify(r.requestId)},"service":${JSON.stringify(r.service)},"method":${JSON.stringify(r.req.method ?? "")},"path":${JSON.stringify(r.path)},"status":${num(r.status)},"durationMs":${msText(durationMs)}`;
@@ -295,10 +300,10 @@ export function msText(n: number): string {
  * `logger` should be an {@link accessLogger}.
  */
 export function logAccess(logger: Logger, r: AccessLogSource, durationMs: number): void {
-    const failed = r.status >= 500 && r.status !== 503;
+    const level = accessLevel(r.status);
     // A line the level drops is not built.
-    if (logger.levelVal > logger.levels.values[failed ? "warn" : "info"]) return;
+    if (logger.levelVal > level) return;
     const entry = accessLogEntry(r, durationMs);
-    if (failed) logger.warn(entry, "request");
+    if (level === LEVEL_WARN) logger.warn(entry, "request");
     else logger.info(entry, "request");
 }

@@ -1,7 +1,8 @@
 /**
  * Key auth (R35/R36): the `Authorization: Bearer <key>` header of v1 clients, compared in
- * constant time against the service's primary and secondary keys. Pure: no I/O, no state, so a
- * rotated key (a new config object) takes effect on the next request.
+ * constant time against the service's primary and secondary keys. No I/O; the only state is a
+ * memo of accepted credentials per key-set object (matchesServiceKey), dropped when the keys
+ * change, so a rotated key takes effect on the next request.
  */
 import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
