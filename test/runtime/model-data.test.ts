@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ValidationError } from "../../components/common/validation";
 import { parseServeArgs, systemProbe, validateServeArgs } from "../../runtime/args";
-import { filesBelow, readLines } from "../router/collect/helpers";
+import { batchFilesBelow, filesBelow, readLines } from "../router/collect/helpers";
 import { ROOT, eventually, request, runCli, startServe } from "./helpers";
 
 let work: string;
@@ -150,7 +150,7 @@ describe("amlaks serve --sample --collect-model-data", { timeout: 180_000 }, () 
                 401,
             );
             const lines = (designation: string) =>
-                filesBelow(join(folder, designation)).flatMap((f) =>
+                batchFilesBelow(join(folder, designation)).flatMap((f) =>
                     readLines(join(folder, designation, f)),
                 );
             assert.ok(

@@ -132,6 +132,15 @@ export function filesBelow(root: string): string[] {
     return out.sort();
 }
 
+/**
+ * The complete batch files below `root`: a sink writes each under a temporary `.tmp` name and
+ * renames it when whole, so a test waiting for data while writes go on counts only these (a
+ * `.tmp` file counted as done may be renamed before it is read).
+ */
+export function batchFilesBelow(root: string): string[] {
+    return filesBelow(root).filter((f) => f.endsWith(".jsonl"));
+}
+
 /** Parsed JSON Lines of a file. */
 export function readLines(path: string): Array<Record<string, unknown>> {
     return readFileSync(path, "utf8")

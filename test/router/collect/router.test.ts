@@ -22,7 +22,7 @@ import { startRouter, type RunningRouter } from "../../../router/main";
 import type { ServiceDefinition } from "../../../router/types";
 import { ReplicaServer } from "../../support/replica-server";
 import { call, score } from "../core-harness";
-import { filesBelow, readLines, until } from "./helpers";
+import { batchFilesBelow, filesBelow, readLines, until } from "./helpers";
 
 const ROOT = join(__dirname, "..", "..", "..");
 const SAMPLE = join(ROOT, "examples", "sample");
@@ -116,7 +116,7 @@ describe("collection through the router with a real model server (directory sink
 
         const root = join(dir, "modeldata");
         const lineCount = (designation: string): number =>
-            filesBelow(root)
+            batchFilesBelow(root)
                 .filter((f) => f.includes(`/${designation}/`))
                 .reduce((n, f) => n + readLines(join(root, f)).length, 0);
         // Batches are cut every 200 ms: the six calls may span several files.
